@@ -1,0 +1,188 @@
+//! Domain values to and from their proto messages.
+
+use super::names::{account_name, seat_name, subscription_name};
+use crate::{
+    domain::{
+        account::Account,
+        plan::{Plan, Term},
+        protection::{Action, Warning},
+        seat::{Platform, Seat},
+        subscription::{Channel, Status, Subscription},
+    },
+    error::{Error, Result},
+    proto as pb,
+};
+use chrono::{DateTime, Utc};
+
+/// A proto timestamp.
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A plan as sold.
+pub fn plan(plan: &Plan) -> pb::Plan {
+    let (term_months, term_days) = match plan.term {
+        Term::Months(n) => (n as i32, 0),
+        Term::Days(n) => (0, n as i32),
+    };
+    pb::Plan {
+        name: format!("plans/{}", plan.code),
+        code: plan.code.to_owned(),
+        display_name: plan.display_name.to_owned(),
+        seat_limit: plan.seat_limit as i32,
+        term_months,
+        term_days,
+        trial: plan.trial,
+    }
+}
+
+/// An account.
+pub fn account(account: Account) -> pb::Account {
+    pb::Account {
+        name: account_name(account.id),
+        email: account.email,
+        display_name: account.display_name,
+        create_time: Some(timestamp(account.created_at)),
+        linked_identities: account
+            .linked_identities
+            .into_iter()
+            .map(|(partner, reference)| pb::LinkedIdentity {
+                partner: format!("partners/{partner}"),
+                reference,
+            })
+            .collect(),
+    }
+}
+
+/// A channel.
+pub fn channel(channel: Channel) -> pb::Channel {
+    match channel {
+        Channel::Direct => pb::Channel::Direct,
+        Channel::Retail => pb::Channel::Retail,
+        Channel::Carrier => pb::Channel::Carrier,
+        Channel::AppStore => pb::Channel::AppStore,
+        Channel::PlayStore => pb::Channel::PlayStore,
+    }
+}
+
+/// A status.
+pub fn status(status: Status) -> pb::SubscriptionStatus {
+    match status {
+        Status::Trial => pb::SubscriptionStatus::Trial,
+        Status::Active => pb::SubscriptionStatus::Active,
+        Status::Grace => pb::SubscriptionStatus::Grace,
+        Status::Suspended => pb::SubscriptionStatus::Suspended,
+        Status::Expired => pb::SubscriptionStatus::Expired,
+        Status::Cancelled => pb::SubscriptionStatus::Cancelled,
+    }
+}
+
+/// A status filter: UNSPECIFIED means any.
+pub fn status_filter(field: &'static str, raw: i32) -> Result<Option<Status>> {
+    let status = pb::SubscriptionStatus::try_from(raw)
+        .map_err(|_| Error::invalid(field, "is not a known subscription status"))?;
+    Ok(match status {
+        pb::SubscriptionStatus::Unspecified => None,
+        pb::SubscriptionStatus::Trial => Some(Status::Trial),
+        pb::SubscriptionStatus::Active => Some(Status::Active),
+        pb::SubscriptionStatus::Grace => Some(Status::Grace),
+        pb::SubscriptionStatus::Suspended => Some(Status::Suspended),
+        pb::SubscriptionStatus::Expired => Some(Status::Expired),
+        pb::SubscriptionStatus::Cancelled => Some(Status::Cancelled),
+    })
+}
+
+/// What the caller sees of a subscription. `show_product_key` only for its owner.
+pub fn subscription(
+    s: Subscription,
+    now: DateTime<Utc>,
+    show_product_key: bool,
+) -> pb::Subscription {
+    pb::Subscription {
+        claimed: s.account_id.is_some(),
+        name: subscription_name(s.id),
+        plan: format!("plans/{}", s.plan_code),
+        channel: channel(s.channel) as i32,
+        status: status(s.status) as i32,
+        account: s.account_id.map(account_name).unwrap_or_default(),
+        seat_limit: s.seat_limit as i32,
+        active_seat_count: s.active_seats as i32,
+        start_time: Some(timestamp(s.term_start)),
+        end_time: Some(timestamp(s.term_end)),
+        auto_renew: s.auto_renew,
+        cancel_at_period_end: s.cancel_at_period_end,
+        partner: s
+            .partner_id
+            .map(|id| format!("partners/{id}"))
+            .unwrap_or_default(),
+        partner_reference: s.partner_reference.clone().unwrap_or_default(),
+        days_left: s.days_left(now) as i32,
+        product_key: if show_product_key {
+            s.product_key.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        create_time: Some(timestamp(s.created_at)),
+        update_time: Some(timestamp(s.updated_at)),
+    }
+}
+
+/// A platform from a request.
+pub fn platform(field: &'static str, raw: i32) -> Result<Platform> {
+    match pb::Platform::try_from(raw) {
+        Ok(pb::Platform::Windows) => Ok(Platform::Windows),
+        Ok(pb::Platform::Macos) => Ok(Platform::MacOs),
+        Ok(pb::Platform::Android) => Ok(Platform::Android),
+        Ok(pb::Platform::Ios) => Ok(Platform::Ios),
+        Ok(pb::Platform::Unspecified) => Err(Error::invalid(field, "is required")),
+        Err(_) => Err(Error::invalid(field, "is not a known platform")),
+    }
+}
+
+/// A seat.
+pub fn seat(seat: Seat) -> pb::Seat {
+    let state = if seat.is_active() {
+        pb::SeatState::Active
+    } else {
+        pb::SeatState::Deactivated
+    };
+    pb::Seat {
+        name: seat_name(seat.subscription_id, seat.id),
+        device_id: seat.device_id,
+        platform: match seat.platform {
+            Platform::Windows => pb::Platform::Windows,
+            Platform::MacOs => pb::Platform::Macos,
+            Platform::Android => pb::Platform::Android,
+            Platform::Ios => pb::Platform::Ios,
+        } as i32,
+        display_name: seat.display_name,
+        state: state as i32,
+        activate_time: Some(timestamp(seat.activated_at)),
+        last_seen_time: Some(timestamp(seat.last_seen_at)),
+        deactivate_time: seat.deactivated_at.map(timestamp),
+    }
+}
+
+/// A protection warning kind.
+pub fn warning(warning: Warning) -> pb::WarningKind {
+    match warning {
+        Warning::ExpiringSoon => pb::WarningKind::ExpiringSoon,
+        Warning::InGrace => pb::WarningKind::InGrace,
+        Warning::Expired => pb::WarningKind::Expired,
+        Warning::Suspended => pb::WarningKind::Suspended,
+        Warning::Cancelled => pb::WarningKind::Cancelled,
+        Warning::SeatRemoved => pb::WarningKind::SeatRemoved,
+    }
+}
+
+/// A protection action kind.
+pub fn action(action: Action) -> pb::ActionKind {
+    match action {
+        Action::Renew => pb::ActionKind::Renew,
+        Action::ApplySubscription => pb::ActionKind::ApplySubscription,
+        Action::RecoverPurchase => pb::ActionKind::RecoverPurchase,
+    }
+}

@@ -1,0 +1,238 @@
+//! `tessera.v1.EventService`: the lifecycle event stream. Each watcher replays from its
+//! cursor, then waits for commits: in-process commits wake it at once, commits on other
+//! replicas are picked up by polling.
+
+use super::{context::Context, convert, names, subscriptions::view_at};
+use crate::{
+    domain::{
+        access::Access,
+        event::{ActorKind, Event, EventFilter, EventType},
+    },
+    error::{Error, Result},
+    proto::{self as pb, event_service_server::EventService},
+};
+use std::{future::Future, pin::Pin, time::Duration};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status};
+
+/// How often a caught-up watcher looks for commits made by other replicas.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Event details a partner may see.
+const PARTNER_DETAILS: &[&str] = &["previous_plan", "kind"];
+/// Events read per query.
+const BATCH: i64 = 500;
+
+/// The event stream.
+#[derive(Debug, Clone)]
+pub struct EventApi {
+    ctx: Context,
+    stopping: watch::Receiver<bool>,
+}
+
+impl EventApi {
+    /// The service over shared state; streams end when `stopping` turns true, so that a
+    /// graceful shutdown is not held up by watchers.
+    pub fn new(ctx: Context, stopping: watch::Receiver<bool>) -> Self {
+        Self { ctx, stopping }
+    }
+}
+
+fn event_type(proto: pb::EventType) -> Option<EventType> {
+    use EventType::*;
+    Some(match proto {
+        pb::EventType::Unspecified => return None,
+        pb::EventType::SubscriptionCreated => SubscriptionCreated,
+        pb::EventType::SubscriptionRenewed => SubscriptionRenewed,
+        pb::EventType::SubscriptionPlanChanged => SubscriptionPlanChanged,
+        pb::EventType::SubscriptionUpdated => SubscriptionUpdated,
+        pb::EventType::SubscriptionSuspended => SubscriptionSuspended,
+        pb::EventType::SubscriptionResumed => SubscriptionResumed,
+        pb::EventType::SubscriptionEnteredGrace => SubscriptionEnteredGrace,
+        pb::EventType::SubscriptionExpired => SubscriptionExpired,
+        pb::EventType::SubscriptionCancellationScheduled => SubscriptionCancellationScheduled,
+        pb::EventType::SubscriptionCancelled => SubscriptionCancelled,
+        pb::EventType::SubscriptionTransferred => SubscriptionTransferred,
+        pb::EventType::SeatActivated => SeatActivated,
+        pb::EventType::SeatDeactivated => SeatDeactivated,
+        pb::EventType::SeatMoved => SeatMoved,
+        pb::EventType::PartnerCodeRedeemed => PartnerCodeRedeemed,
+        pb::EventType::PartnerCodeReissued => PartnerCodeReissued,
+        pb::EventType::ProductKeyRedeemed => ProductKeyRedeemed,
+    })
+}
+
+fn event_type_proto(domain: EventType) -> pb::EventType {
+    [
+        pb::EventType::SubscriptionCreated,
+        pb::EventType::SubscriptionRenewed,
+        pb::EventType::SubscriptionPlanChanged,
+        pb::EventType::SubscriptionUpdated,
+        pb::EventType::SubscriptionSuspended,
+        pb::EventType::SubscriptionResumed,
+        pb::EventType::SubscriptionEnteredGrace,
+        pb::EventType::SubscriptionExpired,
+        pb::EventType::SubscriptionCancellationScheduled,
+        pb::EventType::SubscriptionCancelled,
+        pb::EventType::SubscriptionTransferred,
+        pb::EventType::SeatActivated,
+        pb::EventType::SeatDeactivated,
+        pb::EventType::SeatMoved,
+        pb::EventType::PartnerCodeRedeemed,
+        pb::EventType::PartnerCodeReissued,
+        pb::EventType::ProductKeyRedeemed,
+    ]
+    .into_iter()
+    .find(|proto| event_type(*proto) == Some(domain))
+    .unwrap_or(pb::EventType::Unspecified)
+}
+
+fn filter(request: &pb::WatchEventsRequest) -> Result<EventFilter> {
+    if request.after_sequence < 0 {
+        return Err(Error::invalid("after_sequence", "must not be negative"));
+    }
+    let subscription_id = match request.subscription.as_str() {
+        "" => None,
+        name => Some(names::subscription("subscription", name)?),
+    };
+    let types = request
+        .types
+        .iter()
+        .map(|raw| {
+            pb::EventType::try_from(*raw)
+                .ok()
+                .and_then(event_type)
+                .ok_or_else(|| Error::invalid("types", "contains an unknown event type"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(EventFilter {
+        after_seq: request.after_sequence,
+        subscription_id,
+        types,
+    })
+}
+
+/// What `access` sees of an event: partners get counts, never seats.
+fn view(access: Access, event: Event) -> pb::Event {
+    let partner = matches!(access, Access::Partner(_));
+    // Partners learn that a customer acted, never which account it was.
+    let actor = match (event.actor.kind, &event.actor.id) {
+        (ActorKind::Account, Some(id)) if !partner => format!("accounts/{id}"),
+        (ActorKind::Partner, Some(id)) => format!("partners/{id}"),
+        _ => String::new(),
+    };
+    pb::Event {
+        sequence: event.seq,
+        r#type: event_type_proto(event.event_type) as i32,
+        subscription: names::subscription_name(event.subscription.id),
+        create_time: Some(convert::timestamp(event.created_at)),
+        actor_kind: match event.actor.kind {
+            ActorKind::Account => pb::ActorKind::Account,
+            ActorKind::Partner => pb::ActorKind::Partner,
+            ActorKind::Admin => pb::ActorKind::Admin,
+            ActorKind::System => pb::ActorKind::System,
+        } as i32,
+        actor,
+        request_id: event.request_id.unwrap_or_default(),
+        subscription_state: Some(view_at(access, event.subscription, event.created_at)),
+        seat: if partner {
+            None
+        } else {
+            event.seat.map(convert::seat)
+        },
+        // Partners see the facts about their own subscription, never where a device or
+        // an account came from.
+        details: event
+            .details
+            .into_iter()
+            .filter(|(key, _)| !partner || PARTNER_DETAILS.contains(&key.as_str()))
+            .collect(),
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
+
+/// A stream that ends as soon as the server stops, without delivering what is still
+/// buffered: a watcher that has stopped reading must not hold up a graceful shutdown,
+/// and it resumes from its last sequence anyway.
+struct UntilStopped<S> {
+    inner: S,
+    stopped: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl<S: Stream + Unpin> Stream for UntilStopped<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.stopped.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+#[tonic::async_trait]
+impl EventService for EventApi {
+    type WatchEventsStream = EventStream;
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let access = self
+            .ctx
+            .authenticate_as(request.metadata(), &["admin", "partner"])
+            .await?;
+        let mut filter = filter(request.get_ref())?;
+        let store = self.ctx.store.clone();
+        let notifier = store.event_notifier();
+        let mut stopping = self.stopping.clone();
+        let (sender, receiver) = mpsc::channel(BATCH as usize);
+        tokio::spawn(async move {
+            loop {
+                // Listen before reading, so a commit between the read and the wait wakes us.
+                let committed = notifier.notified();
+                tokio::pin!(committed);
+                committed.as_mut().enable();
+                let (events, scanned_to) = match store.events_after(access, &filter, BATCH).await {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                };
+                for event in events {
+                    let message = pb::WatchEventsResponse {
+                        event: Some(view(access, event)),
+                    };
+                    tokio::select! {
+                        sent = sender.send(Ok(message)) => if sent.is_err() { return },
+                        _ = stopping.wait_for(|stop| *stop) => return,
+                    }
+                }
+                let read_something = scanned_to > filter.after_seq;
+                filter.after_seq = scanned_to;
+                if read_something {
+                    continue;
+                }
+                tokio::select! {
+                    _ = &mut committed => {}
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = sender.closed() => return,
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
+            }
+        });
+        let mut stopping = self.stopping.clone();
+        let stopped = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        Ok(Response::new(Box::pin(UntilStopped {
+            inner: ReceiverStream::new(receiver),
+            stopped: Box::pin(stopped),
+        })))
+    }
+}

@@ -1,0 +1,134 @@
+//! Lifecycle events: every committed change to a subscription or seat, in one global
+//! order. Written in the same transaction as the change (a transactional outbox).
+
+use super::{access::Access, seat::Seat, subscription::Subscription, subscription::stored_enum};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+stored_enum! {
+    /// What happened.
+    EventType {
+        /// A subscription was created (sold, provisioned, redeemed or restored).
+        SubscriptionCreated = "SUBSCRIPTION_CREATED",
+        /// A new term began.
+        SubscriptionRenewed = "SUBSCRIPTION_RENEWED",
+        /// The plan (and seat limit) changed.
+        SubscriptionPlanChanged = "SUBSCRIPTION_PLAN_CHANGED",
+        /// Settings such as auto-renew changed.
+        SubscriptionUpdated = "SUBSCRIPTION_UPDATED",
+        /// Suspended by the seller.
+        SubscriptionSuspended = "SUBSCRIPTION_SUSPENDED",
+        /// A suspension was lifted.
+        SubscriptionResumed = "SUBSCRIPTION_RESUMED",
+        /// The term ended without renewal.
+        SubscriptionEnteredGrace = "SUBSCRIPTION_ENTERED_GRACE",
+        /// The subscription expired.
+        SubscriptionExpired = "SUBSCRIPTION_EXPIRED",
+        /// Cancellation at the end of the term was requested.
+        SubscriptionCancellationScheduled = "SUBSCRIPTION_CANCELLATION_SCHEDULED",
+        /// The subscription was cancelled.
+        SubscriptionCancelled = "SUBSCRIPTION_CANCELLED",
+        /// The subscription moved to another account.
+        SubscriptionTransferred = "SUBSCRIPTION_TRANSFERRED",
+        /// A device took a seat.
+        SeatActivated = "SEAT_ACTIVATED",
+        /// A seat was freed.
+        SeatDeactivated = "SEAT_DEACTIVATED",
+        /// A device moved from another subscription to this one.
+        SeatMoved = "SEAT_MOVED",
+        /// A customer redeemed a partner code.
+        PartnerCodeRedeemed = "PARTNER_CODE_REDEEMED",
+        /// A partner code was replaced.
+        PartnerCodeReissued = "PARTNER_CODE_REISSUED",
+        /// A customer redeemed a product key.
+        ProductKeyRedeemed = "PRODUCT_KEY_REDEEMED",
+    }
+}
+
+stored_enum! {
+    /// Who caused a change.
+    ActorKind {
+        /// A customer's session or device.
+        Account = "ACCOUNT",
+        /// A carrier or reseller.
+        Partner = "PARTNER",
+        /// The admin token (internal services, support).
+        Admin = "ADMIN",
+        /// Tessera itself (the lifecycle worker).
+        System = "SYSTEM",
+    }
+}
+
+/// Who caused a change, with their id where they have one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The kind.
+    pub kind: ActorKind,
+    /// Account or partner id (for a device: its account).
+    pub id: Option<String>,
+}
+
+impl Actor {
+    /// The lifecycle worker.
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+        }
+    }
+
+    /// The actor behind an access; `account` is the device's owning account, if known.
+    pub fn of(access: Access, account: Option<uuid::Uuid>) -> Self {
+        match access {
+            Access::Admin => Self {
+                kind: ActorKind::Admin,
+                id: None,
+            },
+            Access::Account(id) => Self {
+                kind: ActorKind::Account,
+                id: Some(id.to_string()),
+            },
+            Access::Partner(id) => Self {
+                kind: ActorKind::Partner,
+                id: Some(id.to_string()),
+            },
+            Access::Device { .. } => Self {
+                kind: ActorKind::Account,
+                id: account.map(|id| id.to_string()),
+            },
+        }
+    }
+}
+
+/// A committed event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Global sequence number, in commit order, without gaps.
+    pub seq: i64,
+    /// What happened.
+    pub event_type: EventType,
+    /// Who did it.
+    pub actor: Actor,
+    /// The caller's request id, if it sent one.
+    pub request_id: Option<String>,
+    /// The subscription after the change.
+    pub subscription: Subscription,
+    /// The seat, for seat events.
+    pub seat: Option<Seat>,
+    /// Extra facts, such as the previous plan or account.
+    pub details: BTreeMap<String, String>,
+    /// When it was committed.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a watcher wants to see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events after this sequence number.
+    pub after_seq: i64,
+    /// Only events of this subscription.
+    pub subscription_id: Option<uuid::Uuid>,
+    /// Only these types (all when empty).
+    pub types: Vec<EventType>,
+}

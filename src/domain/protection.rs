@@ -1,0 +1,140 @@
+//! What a device is told when it asks "am I protected?": warnings and the actions that
+//! would help. Pure: the caller supplies the seat, its subscription and the account's
+//! alternatives.
+
+use super::{
+    clock::days_left,
+    lifecycle::renews_by_itself,
+    seat::Seat,
+    subscription::{Status, Subscription},
+};
+use chrono::{DateTime, Duration, Utc};
+
+/// Something to tell the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// The term ends within the window and will not renew by itself.
+    ExpiringSoon,
+    /// In the grace period.
+    InGrace,
+    /// Expired.
+    Expired,
+    /// Suspended by the seller.
+    Suspended,
+    /// Cancelled.
+    Cancelled,
+    /// The device's seat was removed.
+    SeatRemoved,
+}
+
+/// Something the user can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Renew the subscription.
+    Renew,
+    /// Move the device to another subscription of the account.
+    ApplySubscription,
+    /// Restore an app-store purchase.
+    RecoverPurchase,
+}
+
+/// The verdict for one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the device is protected now.
+    pub protected: bool,
+    /// The warning, if any, with its sentence and the days it speaks of.
+    pub warning: Option<(Warning, String, i64)>,
+    /// What would help.
+    pub actions: Vec<Action>,
+}
+
+/// How long before the end of a term devices are warned.
+pub const DEFAULT_WARNING_DAYS: u32 = 30;
+
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// Judges a device's protection. `alternatives` says whether the account has another
+/// active subscription with a free seat.
+pub fn judge(
+    seat: &Seat,
+    subscription: &Subscription,
+    now: DateTime<Utc>,
+    warning_window: Duration,
+    grace: Duration,
+    alternatives: bool,
+) -> Verdict {
+    let left = days_left(now, subscription.term_end);
+    let warning = if !seat.is_active() {
+        Some((
+            Warning::SeatRemoved,
+            "This device was removed from your subscription.".to_owned(),
+            0,
+        ))
+    } else {
+        match subscription.status {
+            Status::Active | Status::Trial => {
+                let lapses = subscription.cancel_at_period_end || !renews_by_itself(subscription);
+                (lapses && subscription.term_end - now <= warning_window).then(|| {
+                    (
+                        Warning::ExpiringSoon,
+                        format!("Your protection expires in {}.", days(left)),
+                        left,
+                    )
+                })
+            }
+            Status::Grace => {
+                let grace_left = days_left(now, subscription.term_end + grace);
+                Some((
+                    Warning::InGrace,
+                    format!(
+                        "Your subscription has ended; protection stops in {}.",
+                        days(grace_left)
+                    ),
+                    grace_left,
+                ))
+            }
+            Status::Expired => Some((
+                Warning::Expired,
+                "Your protection has expired.".to_owned(),
+                0,
+            )),
+            Status::Suspended => Some((
+                Warning::Suspended,
+                "Your subscription is suspended: contact your provider.".to_owned(),
+                left,
+            )),
+            Status::Cancelled => Some((
+                Warning::Cancelled,
+                "Your subscription was cancelled.".to_owned(),
+                0,
+            )),
+        }
+    };
+    let mut actions = Vec::new();
+    if warning.is_some() {
+        let renewable = seat.is_active()
+            && matches!(
+                subscription.status,
+                Status::Active | Status::Trial | Status::Grace | Status::Expired
+            );
+        if renewable {
+            actions.push(Action::Renew);
+        }
+        if alternatives {
+            actions.push(Action::ApplySubscription);
+        }
+        actions.push(Action::RecoverPurchase);
+    }
+    Verdict {
+        protected: seat.is_active() && subscription.status.protects(),
+        warning,
+        actions,
+    }
+}

@@ -1,0 +1,4 @@
+//! Background work inside the server.
+
+pub mod housekeeping;
+pub mod worker;

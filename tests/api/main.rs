@@ -1,0 +1,18 @@
+//! The integration suite: the real server on `127.0.0.1:0`, driven only through
+//! `tessera-client`. Every scenario runs on SQLite, and on PostgreSQL when
+//! `TEST_DATABASE_URL` is set (CI sets it), which makes it the store conformance suite.
+
+mod accounts;
+mod carrier;
+mod durability;
+mod events;
+mod isolation;
+mod lifecycle;
+mod partner_isolation;
+mod races;
+mod redemption;
+mod replicas;
+mod restores;
+mod seats;
+mod subscriptions;
+mod support;

@@ -1,0 +1,150 @@
+//! Several servers on one PostgreSQL database, as in production: the seat limit,
+//! idempotency, redemption and the lifecycle worker hold across replicas.
+
+use crate::{
+    lifecycle::tick,
+    support::{Db, TestApp, activation, admin, email, spawn_app, spawn_app_with},
+};
+use chrono::Duration;
+use futures::future::join_all;
+use tessera_client::{CarrierClient, pb, tonic::Code, with_token};
+
+/// Two servers on one fresh PostgreSQL database, or `None` without `TEST_DATABASE_URL`.
+async fn two_replicas() -> Option<(TestApp, TestApp)> {
+    let first = spawn_app(Db::Postgres).await?;
+    let url = first.database_url.clone();
+    let second = spawn_app_with(Db::Postgres, |settings| settings.database_url = url)
+        .await
+        .expect("a second replica on the same database");
+    Some((first, second))
+}
+
+/// Round-robin: even calls go to the first replica, odd ones to the second.
+fn pick(replicas: &(TestApp, TestApp), i: usize) -> &TestApp {
+    if i.is_multiple_of(2) {
+        &replicas.0
+    } else {
+        &replicas.1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_racing_through_two_replicas_never_exceed_the_seat_limit() {
+    let Some(replicas) = two_replicas().await else {
+        return;
+    };
+    let (account, token) = replicas.0.sign_up(&email()).await;
+    for round in 0..10 {
+        let subscription = replicas.0.buy(&account, "deluxe-5").await;
+        let calls = (0..64).map(|device| {
+            let mut seats = pick(&replicas, device).seats();
+            let request = with_token(
+                &token,
+                activation(&subscription.name, &format!("d{device}")),
+            );
+            async move { seats.activate_seat(request).await }
+        });
+        let outcomes = join_all(calls).await;
+        let won = outcomes.iter().filter(|o| o.is_ok()).count();
+        let exhausted = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(s) if s.code() == Code::ResourceExhausted))
+            .count();
+        assert_eq!((won, exhausted), (5, 59), "round {round}");
+        let counted = replicas
+            .1
+            .get_subscription(&token, &subscription.name)
+            .await
+            .unwrap();
+        assert_eq!(counted.active_seat_count, 5, "round {round}");
+    }
+    replicas.1.stop().await;
+    replicas.0.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_id_retried_through_two_replicas_makes_one_change() {
+    let Some(replicas) = two_replicas().await else {
+        return;
+    };
+    let telco = replicas.0.partner("Telco").await;
+    let carriers = [
+        CarrierClient::from_channel(replicas.0.channel.clone(), &telco.api_key).unwrap(),
+        CarrierClient::from_channel(replicas.1.channel.clone(), &telco.api_key).unwrap(),
+    ];
+    let provisions = (0..16).map(|i| {
+        let carrier = carriers[i % 2].clone();
+        async move {
+            carrier
+                .provision_with_id("prov-replicas", "contract-r", "plans/deluxe-3", None)
+                .await
+        }
+    });
+    let answers: Vec<_> = join_all(provisions)
+        .await
+        .into_iter()
+        .map(|a| a.expect("every retry succeeds"))
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.partner_code == answers[0].partner_code)
+    );
+    assert_eq!(
+        carriers[1]
+            .find_by_reference("contract-r")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The code it handed out is claimed by exactly one of 16 racing customers.
+    let mut customers = Vec::new();
+    for _ in 0..16 {
+        customers.push(replicas.0.sign_up(&email()).await.1);
+    }
+    let redemptions = customers
+        .iter()
+        .enumerate()
+        .map(|(i, token)| pick(&replicas, i).redeem_code(token, &answers[0].partner_code));
+    let outcomes = join_all(redemptions).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    replicas.1.stop().await;
+    replicas.0.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_running_the_worker_at_once_never_apply_a_transition_twice() {
+    let Some(replicas) = two_replicas().await else {
+        return;
+    };
+    let (first, second) = (&replicas.0, &replicas.1);
+    let (account, _) = first.sign_up(&email()).await;
+    let mut names = Vec::new();
+    for _ in 0..60 {
+        names.push(first.buy(&account, "deluxe-3-monthly").await.name);
+    }
+    first.clock.advance(Duration::days(32));
+    second.clock.advance(Duration::days(32));
+    let (a, b) = tokio::join!(tick(first), tick(second));
+    assert_eq!(a + b, 60, "each due subscription handled once: {a} + {b}");
+    eprintln!("two replicas: {a} and {b} of 60 renewals");
+    let (a, b) = tokio::join!(tick(first), tick(second));
+    assert_eq!(a + b, 0);
+    for name in &names {
+        let renewed = first
+            .subscriptions()
+            .get_subscription(admin(pb::GetSubscriptionRequest { name: name.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            (28..=31).contains(&(renewed.days_left)),
+            "renewed once: {}",
+            renewed.days_left
+        );
+    }
+    replicas.1.stop().await;
+    replicas.0.stop().await;
+}
