@@ -260,6 +260,10 @@ pub struct Settings {
     /// Token endpoint for the service account, instead of the one in its key file.
     #[arg(long, env = "TESSERA_PLAY_TOKEN_URI", global = true)]
     pub play_token_uri: Option<String>,
+    /// Accept Google Play license testers' purchases, which are never charged: for a
+    /// server that testers use, never for production.
+    #[arg(long, env = "TESSERA_PLAY_ACCEPT_TEST_PURCHASES", global = true)]
+    pub play_accept_test_purchases: bool,
 }
 
 impl Settings {

@@ -73,7 +73,12 @@ async fn an_expired_subscription_reports_its_state_and_past_expiry() {
 #[tokio::test]
 async fn a_canceled_subscription_keeps_its_paid_period_and_names_the_token_it_replaced() {
     let stand_in = StandIn::spawn(Google::Working).await;
-    let play = verified(&stand_in, &stand_in.verifier(), CANCELED_TOKEN).await;
+    let play = verified(
+        &stand_in,
+        &stand_in.test_purchase_verifier(),
+        CANCELED_TOKEN,
+    )
+    .await;
 
     assert_eq!(play.state, PlayState::Canceled);
     assert_eq!(play.purchase.expires_at, at("2099-03-01T12:00:00Z"));
@@ -85,6 +90,32 @@ async fn a_canceled_subscription_keeps_its_paid_period_and_names_the_token_it_re
         Some("older-token.AO-J1Ow_1lVp")
     );
     assert!(!play.acknowledged);
+}
+
+#[tokio::test]
+async fn a_license_testers_purchase_is_refused_unless_test_purchases_are_accepted() {
+    let stand_in = StandIn::spawn(Google::Working).await;
+
+    let error = stand_in
+        .verifier()
+        .verify(CANCELED_TOKEN)
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&error), "PLAY_TEST_PURCHASE_REFUSED");
+    assert!(matches!(error, Error::PermissionDenied { .. }));
+
+    let accepted = verified(
+        &stand_in,
+        &stand_in.test_purchase_verifier(),
+        CANCELED_TOKEN,
+    )
+    .await;
+    assert_eq!(accepted.purchase.environment, "Sandbox");
+    // Paid purchases verify the same on either kind of server.
+    for verifier in [stand_in.verifier(), stand_in.test_purchase_verifier()] {
+        let paid = verified(&stand_in, &verifier, ACTIVE_TOKEN).await;
+        assert_eq!(paid.purchase.environment, "Production");
+    }
 }
 
 #[tokio::test]
@@ -142,10 +173,8 @@ async fn an_assertion_for_another_account_is_refused_by_the_stand_in() {
     let mut key_file: Value = serde_json::from_str(KEY_FILE).unwrap();
     key_file["client_email"] = "someone-else@tessera-test.iam.gserviceaccount.com".into();
     let verifier = PlayVerifier::new(PlayConfig {
-        package_name: PACKAGE.into(),
         service_account_json: key_file.to_string(),
-        api_base_url: stand_in.base_url.clone(),
-        token_uri_override: Some(stand_in.token_uri()),
+        ..stand_in.config()
     })
     .unwrap();
 
@@ -189,7 +218,7 @@ async fn one_access_token_serves_many_verifications() {
 #[tokio::test]
 async fn concurrent_verifications_share_one_token_request() {
     let stand_in = StandIn::spawn(Google::Working).await;
-    let verifier = stand_in.verifier();
+    let verifier = stand_in.test_purchase_verifier();
 
     let (a, b, c) = tokio::join!(
         verifier.verify(ACTIVE_TOKEN),
@@ -223,13 +252,10 @@ async fn an_unreachable_google_asks_the_caller_to_retry() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let verifier = PlayVerifier::new(PlayConfig {
-        package_name: PACKAGE.into(),
-        service_account_json: KEY_FILE.into(),
-        api_base_url: base_url.clone(),
-        token_uri_override: Some(format!("{base_url}/token")),
-    })
-    .unwrap();
+    let mut config = PlayConfig::new(PACKAGE, KEY_FILE);
+    config.api_base_url = base_url.clone();
+    config.token_uri_override = Some(format!("{base_url}/token"));
+    let verifier = PlayVerifier::new(config).unwrap();
 
     let error = verifier.verify(ACTIVE_TOKEN).await.unwrap_err();
     assert_eq!(reason(&error), "PLAY_UNAVAILABLE");

@@ -155,5 +155,6 @@ fn play_verifier(settings: &Settings) -> Result<Option<PlayVerifier>> {
     let mut config = PlayConfig::new(package.clone(), String::from_utf8_lossy(&key).into_owned());
     config.api_base_url = settings.play_api_base_url.clone();
     config.token_uri_override = settings.play_token_uri.clone();
+    config.accept_test_purchases = settings.play_accept_test_purchases;
     PlayVerifier::new(config).map(Some)
 }

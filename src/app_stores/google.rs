@@ -52,6 +52,10 @@ const MAX_TOKEN_LEN: usize = 4096;
 /// Google's answers are a few kilobytes.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 const EXPECTED_KIND: &str = "androidpublisher#subscriptionPurchaseV2";
+/// [`VerifiedPurchase::environment`] of a paid purchase.
+const PRODUCTION: &str = "Production";
+/// [`VerifiedPurchase::environment`] of a license tester's purchase.
+const SANDBOX: &str = "Sandbox";
 
 /// How to reach Google Play for one app.
 #[derive(Clone)]
@@ -66,6 +70,9 @@ pub struct PlayConfig {
     pub api_base_url: String,
     /// Replaces the key file's `token_uri`. Tests point it at a local stand-in.
     pub token_uri_override: Option<String>,
+    /// Whether license testers' purchases (`testPurchase`, never charged) are
+    /// accepted; only a server for testers should. Refused by default.
+    pub accept_test_purchases: bool,
 }
 
 impl PlayConfig {
@@ -76,6 +83,7 @@ impl PlayConfig {
             service_account_json: service_account_json.into(),
             api_base_url: DEFAULT_API_BASE_URL.to_owned(),
             token_uri_override: None,
+            accept_test_purchases: false,
         }
     }
 }
@@ -88,6 +96,7 @@ impl fmt::Debug for PlayConfig {
             .field("service_account_json", &"<redacted>")
             .field("api_base_url", &self.api_base_url)
             .field("token_uri_override", &self.token_uri_override)
+            .field("accept_test_purchases", &self.accept_test_purchases)
             .finish()
     }
 }
@@ -193,6 +202,7 @@ pub struct PlayVerifier {
     rng: SystemRandom,
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     access_token: Mutex<Option<AccessToken>>,
+    accept_test_purchases: bool,
 }
 
 impl fmt::Debug for PlayVerifier {
@@ -332,10 +342,13 @@ impl PlayVerifier {
             rng: SystemRandom::new(),
             http,
             access_token: Mutex::new(None),
+            accept_test_purchases: config.accept_test_purchases,
         })
     }
 
-    /// Asks Google about a subscription purchase token from the app.
+    /// Asks Google about a subscription purchase token from the app. A license
+    /// tester's purchase is refused (`PermissionDenied`, `PLAY_TEST_PURCHASE_REFUSED`)
+    /// unless the configuration accepts them.
     #[tracing::instrument(skip_all, fields(package = %self.package_name))]
     pub async fn verify(&self, purchase_token: &str) -> Result<PlayPurchase, Error> {
         check_token(purchase_token)?;
@@ -360,7 +373,16 @@ impl PlayVerifier {
                     serde_json::from_slice(&body).map_err(|e| {
                         Error::Internal(format!("Google Play's answer does not parse: {e}"))
                     })?;
-                subscription.into_purchase(purchase_token, Utc::now())
+                let play = subscription.into_purchase(purchase_token, Utc::now())?;
+                if play.purchase.environment == SANDBOX && !self.accept_test_purchases {
+                    return Err(Error::PermissionDenied {
+                        reason: "PLAY_TEST_PURCHASE_REFUSED",
+                        message: "the Google Play purchase is a license tester's test \
+                                  purchase; this server accepts paid purchases only"
+                            .to_owned(),
+                    });
+                }
+                Ok(play)
             }
             StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::GONE => {
                 // 410: the subscription expired so long ago that Google forgot it.
@@ -538,9 +560,9 @@ impl SubscriptionPurchaseV2 {
             _ => false,
         };
         let environment = if self.test_purchase.is_some() {
-            "Sandbox"
+            SANDBOX
         } else {
-            "Production"
+            PRODUCTION
         };
         Ok(PlayPurchase {
             purchase: VerifiedPurchase {

@@ -100,12 +100,27 @@ impl StandIn {
         format!("{}/token", self.base_url)
     }
 
-    pub fn verifier(&self) -> PlayVerifier {
-        PlayVerifier::new(PlayConfig {
+    /// The configuration of a production server that asks this stand-in.
+    pub fn config(&self) -> PlayConfig {
+        PlayConfig {
             package_name: PACKAGE.into(),
             service_account_json: KEY_FILE.into(),
             api_base_url: self.base_url.clone(),
             token_uri_override: Some(self.token_uri()),
+            accept_test_purchases: false,
+        }
+    }
+
+    /// A production verifier that asks this stand-in.
+    pub fn verifier(&self) -> PlayVerifier {
+        PlayVerifier::new(self.config()).unwrap()
+    }
+
+    /// A verifier for testers' servers, which accepts license testers' purchases.
+    pub fn test_purchase_verifier(&self) -> PlayVerifier {
+        PlayVerifier::new(PlayConfig {
+            accept_test_purchases: true,
+            ..self.config()
         })
         .unwrap()
     }

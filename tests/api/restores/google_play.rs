@@ -18,11 +18,17 @@ on_both_backends!(
     unknown_play_tokens_and_an_unavailable_google_are_told_apart,
     an_upgraded_play_subscription_replaces_the_purchase_it_links_to,
     auto_renew_turned_off_in_google_play_shows_after_the_next_restore,
+    a_license_testers_purchase_restores_only_on_a_server_for_testers,
 );
 
 /// A working stand-in for Google, and a server that asks it about Play tokens of the
 /// test app.
 async fn spawn_play_app(db: Db) -> Option<(Arc<StandIn>, TestApp)> {
+    spawn_play_app_accepting(db, false).await
+}
+
+/// As [`spawn_play_app`], with license testers' purchases accepted or not.
+async fn spawn_play_app_accepting(db: Db, test_purchases: bool) -> Option<(Arc<StandIn>, TestApp)> {
     let stand_in = StandIn::spawn(Google::Working).await;
     let (base_url, token_uri) = (stand_in.base_url.clone(), stand_in.token_uri());
     let app = spawn_app_with(db, move |settings| {
@@ -30,6 +36,7 @@ async fn spawn_play_app(db: Db) -> Option<(Arc<StandIn>, TestApp)> {
         settings.play_service_account_file = Some(KEY_FILE_PATH.into());
         settings.play_api_base_url = base_url;
         settings.play_token_uri = Some(token_uri);
+        settings.play_accept_test_purchases = test_purchases;
     })
     .await?;
     Some((stand_in, app))
@@ -190,4 +197,34 @@ async fn auto_renew_turned_off_in_google_play_shows_after_the_next_restore(db: D
     let after = restore_play(&app, &token, purchase).await.unwrap();
     assert!(!after.auto_renew, "Google says it no longer renews");
     app.stop().await;
+}
+
+async fn a_license_testers_purchase_restores_only_on_a_server_for_testers(db: Db) {
+    let mut tester =
+        active_subscription("com.example.tessera.deluxe-3", "2099-05-01T00:00:00Z", true);
+    tester["testPurchase"] = json!({});
+    let proof = "tester-token.AO-J1Oc_7rBv";
+
+    let Some((stand_in, production)) = spawn_play_app(db).await else {
+        return;
+    };
+    stand_in.answer(proof, tester.clone());
+    let (_, token) = production.sign_up(&email()).await;
+    let refused = restore_play(&production, &token, proof).await.unwrap_err();
+    assert_error(
+        &refused,
+        Code::PermissionDenied,
+        "PLAY_TEST_PURCHASE_REFUSED",
+    );
+    assert!(
+        production.list_subscriptions(&token).await.is_empty(),
+        "nothing is created"
+    );
+
+    let (stand_in, for_testers) = spawn_play_app_accepting(db, true).await.unwrap();
+    stand_in.answer(proof, tester);
+    let (_, token) = for_testers.sign_up(&email()).await;
+    let restored = restore_play(&for_testers, &token, proof).await.unwrap();
+    assert_eq!(restored.channel, pb::Channel::PlayStore as i32);
+    assert_eq!(restored.plan, "plans/deluxe-3");
 }
