@@ -23,7 +23,7 @@ use crate::{
         subscription_service_server::SubscriptionServiceServer,
     },
     settings::Settings,
-    store::Store,
+    store::{CommitListener, Store},
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -38,6 +38,7 @@ pub struct Application {
     ctx: Context,
     retention: Retention,
     worker: Option<WorkerPolicy>,
+    commit_listener: Option<CommitListener>,
     shutdown_grace: std::time::Duration,
 }
 
@@ -50,6 +51,7 @@ impl Application {
     /// Builds the server with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self> {
         let ctx = Context::open(settings, clock).await?;
+        let commit_listener = ctx.store.listen_for_commits(&settings.database_url).await?;
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             crate::error::Error::Internal(format!("binding {}: {e}", settings.listen))
         })?;
@@ -69,6 +71,7 @@ impl Application {
             ctx,
             retention,
             worker,
+            commit_listener,
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 settings.shutdown_grace_seconds,
             )),
@@ -133,6 +136,9 @@ impl Application {
             shutdown.await;
             let _ = stopping_sender.send(true);
         };
+        let commit_listener = self
+            .commit_listener
+            .map(|listener| tokio::spawn(listener.run()));
         let worker = self
             .worker
             .map(|policy| tokio::spawn(worker::run(store.clone(), ctx.clock.clone(), policy)));
@@ -180,8 +186,8 @@ impl Application {
             }
         };
         housekeeping.abort();
-        if let Some(worker) = worker {
-            worker.abort();
+        for task in [worker, commit_listener].into_iter().flatten() {
+            task.abort();
         }
         store.close().await;
         served

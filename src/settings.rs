@@ -218,6 +218,17 @@ pub struct Settings {
         global = true
     )]
     pub lifecycle_interval_seconds: u32,
+    /// Milliseconds between a caught-up event watcher's looks for commits it was not told
+    /// of. On PostgreSQL replicas tell each other of commits at once (LISTEN/NOTIFY), so
+    /// this only bounds the delay when such a notice is lost.
+    #[arg(
+        long,
+        env = "TESSERA_EVENT_POLL_INTERVAL_MS",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(10..),
+        global = true
+    )]
+    pub event_poll_interval_ms: u32,
     /// Seconds calls in flight get to finish after SIGINT/SIGTERM before the server
     /// closes them.
     #[arg(

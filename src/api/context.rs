@@ -37,6 +37,8 @@ pub struct Context {
     pub grace: chrono::Duration,
     /// How long before the end of a term devices are warned.
     pub warning_window: chrono::Duration,
+    /// How often a caught-up event watcher looks for commits it was not told of.
+    pub event_poll_interval: std::time::Duration,
     /// App Store proof verification, when configured.
     pub apple: Option<Arc<AppleVerifier>>,
     /// Google Play purchase verification, when configured.

@@ -1,6 +1,7 @@
 //! `tessera.v1.EventService`: the lifecycle event stream. Each watcher replays from its
-//! cursor, then waits for commits: in-process commits wake it at once, commits on other
-//! replicas are picked up by polling.
+//! cursor, then waits for commits: commits in this process and, on PostgreSQL, notices
+//! of other replicas' commits wake it at once; it also polls now and then, in case a
+//! notice was lost.
 
 use super::{context::Context, convert, names, subscriptions::view_at};
 use crate::{
@@ -11,13 +12,11 @@ use crate::{
     error::{Error, Result},
     proto::{self as pb, event_service_server::EventService},
 };
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-/// How often a caught-up watcher looks for commits made by other replicas.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Event details a partner may see.
 const PARTNER_DETAILS: &[&str] = &["previous_plan", "kind"];
 /// Events read per query.
@@ -188,6 +187,7 @@ impl EventService for EventApi {
             .await?;
         let mut filter = filter(request.get_ref())?;
         let store = self.ctx.store.clone();
+        let poll_interval = self.ctx.event_poll_interval;
         let notifier = store.event_notifier();
         let mut stopping = self.stopping.clone();
         let (sender, receiver) = mpsc::channel(BATCH as usize);
@@ -220,7 +220,7 @@ impl EventService for EventApi {
                 }
                 tokio::select! {
                     _ = &mut committed => {}
-                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = tokio::time::sleep(poll_interval) => {}
                     _ = sender.closed() => return,
                     _ = stopping.wait_for(|stop| *stop) => return,
                 }

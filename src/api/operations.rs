@@ -49,6 +49,9 @@ impl Context {
             },
             grace: chrono::Duration::days(i64::from(settings.grace_days)),
             warning_window: chrono::Duration::days(i64::from(settings.expiry_warning_days)),
+            event_poll_interval: std::time::Duration::from_millis(u64::from(
+                settings.event_poll_interval_ms,
+            )),
             apple: apple_verifier(settings)?.map(Arc::new),
             play: play_verifier(settings)?.map(Arc::new),
         })

@@ -86,6 +86,9 @@ impl WriteTx {
                 .await?;
             }
         }
+        if !pending.is_empty() {
+            self.announce_commit().await?;
+        }
         let notify = self.events_committed.clone();
         self.tx.commit().await?;
         if !pending.is_empty() {

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod carrier;
+mod commit_notices;
 mod events;
 mod idempotency;
 mod lifecycle;
@@ -29,6 +30,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 pub use carrier::{DowngradePolicy, Renewal};
+pub use commit_notices::CommitListener;
 pub use idempotency::Answer;
 pub use lifecycle::Transitioned;
 pub use redemption::IssuedProductKey;
@@ -86,6 +88,7 @@ pub(crate) struct WriteTx {
     now: chrono::DateTime<chrono::Utc>,
     pending: Vec<events::PendingEvent>,
     events_committed: Arc<Notify>,
+    backend: Backend,
 }
 
 impl WriteTx {
@@ -177,6 +180,7 @@ impl Store {
             now,
             pending: Vec::new(),
             events_committed: self.events_committed.clone(),
+            backend: self.backend,
         })
     }
 

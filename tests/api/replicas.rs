@@ -3,19 +3,34 @@
 
 use crate::{
     lifecycle::tick,
-    support::{Db, TestApp, activation, admin, email, spawn_app, spawn_app_with},
+    support::{Db, TestApp, activation, admin, email, spawn_app_with},
 };
 use chrono::Duration;
 use futures::future::join_all;
-use tessera_client::{CarrierClient, pb, tonic::Code, with_token};
+use tessera::settings::Settings;
+use tessera_client::{
+    CarrierClient, pb, pb::event_service_client::EventServiceClient, tonic::Code, with_token,
+};
+use tokio::time::timeout;
+
+/// How long a replica may take to hear of another's commit before the test gives up.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Two servers on one fresh PostgreSQL database, or `None` without `TEST_DATABASE_URL`.
 async fn two_replicas() -> Option<(TestApp, TestApp)> {
-    let first = spawn_app(Db::Postgres).await?;
+    two_replicas_with(|_| {}).await
+}
+
+/// As [`two_replicas`], both configured by `adjust`.
+async fn two_replicas_with(adjust: impl Fn(&mut Settings)) -> Option<(TestApp, TestApp)> {
+    let first = spawn_app_with(Db::Postgres, &adjust).await?;
     let url = first.database_url.clone();
-    let second = spawn_app_with(Db::Postgres, |settings| settings.database_url = url)
-        .await
-        .expect("a second replica on the same database");
+    let second = spawn_app_with(Db::Postgres, |settings| {
+        adjust(settings);
+        settings.database_url = url;
+    })
+    .await
+    .expect("a second replica on the same database");
     Some((first, second))
 }
 
@@ -145,6 +160,46 @@ async fn two_replicas_running_the_worker_at_once_never_apply_a_transition_twice(
             renewed.days_left
         );
     }
+    replicas.1.stop().await;
+    replicas.0.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_on_one_replica_wakes_the_watchers_of_another_at_once() {
+    // Watchers poll only hourly here: the commit notice alone has to bring the news.
+    let Some(replicas) =
+        two_replicas_with(|settings| settings.event_poll_interval_ms = 3_600_000).await
+    else {
+        return;
+    };
+    let (account, _) = replicas.0.sign_up(&email()).await;
+    let mut watcher = EventServiceClient::new(replicas.1.channel.clone())
+        .watch_events(admin(pb::WatchEventsRequest {
+            after_sequence: 0,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let woken = replicas.1.store.event_notifier();
+    let notice = woken.notified();
+    tokio::pin!(notice);
+    notice.as_mut().enable();
+
+    let bought = replicas.0.buy(&account, "deluxe-3").await;
+
+    timeout(WAIT, notice)
+        .await
+        .expect("the second replica hears of the first one's commit");
+    let event = timeout(WAIT, watcher.message())
+        .await
+        .expect("the watcher on the second replica gets the event")
+        .unwrap()
+        .expect("the stream stays open")
+        .event
+        .unwrap();
+    assert_eq!(event.subscription, bought.name);
+    assert_eq!(event.r#type, pb::EventType::SubscriptionCreated as i32);
     replicas.1.stop().await;
     replicas.0.stop().await;
 }
