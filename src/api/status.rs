@@ -10,6 +10,17 @@ use tonic_types::{ErrorDetails, FieldViolation, PreconditionViolation, StatusExt
 /// The `ErrorInfo.domain` of every Tessera error.
 pub const ERROR_DOMAIN: &str = "tessera.dev";
 
+/// Longest message or description sent, in characters. Only an echo of what the caller
+/// sent can be longer; it is cut, so that an error always fits in the response headers.
+const MAX_TEXT_CHARS: usize = 200;
+
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
 fn info(details: &mut ErrorDetails, reason: &str, metadata: HashMap<String, String>) {
     details.set_error_info(reason, ERROR_DOMAIN, metadata);
 }
@@ -23,7 +34,10 @@ impl From<Error> for Status {
                 description,
                 reason,
             } => {
-                details.set_bad_request(vec![FieldViolation::new(*field, description.clone())]);
+                details.set_bad_request(vec![FieldViolation::new(
+                    *field,
+                    bounded(description.clone()),
+                )]);
                 info(&mut details, reason, HashMap::new());
                 (Code::InvalidArgument, error.to_string())
             }
@@ -48,7 +62,7 @@ impl From<Error> for Status {
                 details.set_precondition_failure(vec![PreconditionViolation::new(
                     *reason,
                     "",
-                    message.clone(),
+                    bounded(message.clone()),
                 )]);
                 info(&mut details, reason, HashMap::new());
                 (Code::FailedPrecondition, message.clone())
@@ -125,6 +139,32 @@ impl From<Error> for Status {
                 (Code::Internal, "internal error".to_owned())
             }
         };
-        Status::with_error_details(code, message, details)
+        Status::with_error_details(code, bounded(message), details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_of_a_huge_input_is_cut_to_fit_the_headers() {
+        let huge = "é".repeat(50_000);
+        let status = Status::from(Error::invalid(
+            "update_mask",
+            format!("unknown path {huge}"),
+        ));
+        assert_eq!(status.message().chars().count(), MAX_TEXT_CHARS + 1);
+        assert!(status.message().ends_with('…'));
+        let details = status.get_error_details();
+        let violation = &details.bad_request().unwrap().field_violations[0];
+        assert_eq!(violation.field, "update_mask");
+        assert_eq!(violation.description.chars().count(), MAX_TEXT_CHARS + 1);
+    }
+
+    #[test]
+    fn ordinary_messages_are_sent_whole() {
+        let status = Status::from(Error::invalid("email", "is not an email address"));
+        assert!(status.message().contains("is not an email address"));
     }
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod carrier;
 mod durability;
 mod events;
+mod hostile_input;
 mod isolation;
 mod lifecycle;
 mod partner_isolation;
