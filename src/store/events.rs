@@ -85,8 +85,6 @@ impl WriteTx {
                 .execute(self.conn())
                 .await?;
             }
-        }
-        if !pending.is_empty() {
             self.announce_commit().await?;
         }
         let notify = self.events_committed.clone();

@@ -3,7 +3,7 @@
 
 use crate::{
     lifecycle::tick,
-    support::{Db, TestApp, activation, admin, email, spawn_app_with},
+    support::{Db, TestApp, WAIT, activation, admin, email, spawn_app_with},
 };
 use chrono::Duration;
 use futures::future::join_all;
@@ -12,9 +12,6 @@ use tessera_client::{
     CarrierClient, pb, pb::event_service_client::EventServiceClient, tonic::Code, with_token,
 };
 use tokio::time::timeout;
-
-/// How long a replica may take to hear of another's commit before the test gives up.
-const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Two servers on one fresh PostgreSQL database, or `None` without `TEST_DATABASE_URL`.
 async fn two_replicas() -> Option<(TestApp, TestApp)> {

@@ -16,6 +16,9 @@ use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const PASSWORD: &str = "a good long password";
+/// How long a test waits for something that should happen at once (an event, a wake-up,
+/// a stop) before calling it stuck.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

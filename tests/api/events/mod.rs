@@ -10,9 +10,9 @@ mod resuming;
 mod shutdown;
 mod visibility;
 
-use crate::support::{ADMIN_TOKEN, TestApp, TestPartner};
+use crate::support::{ADMIN_TOKEN, TestApp, TestPartner, WAIT};
 use chrono::Utc;
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 use tessera::{Application, Settings, domain::clock::ManualClock};
 use tessera_client::{
     pb::{
@@ -23,9 +23,6 @@ use tessera_client::{
     with_token,
 };
 use tokio::{sync::oneshot, task::JoinHandle, time::timeout};
-
-/// How long a test waits for an event before calling the stream stuck.
-const WAIT: Duration = Duration::from_secs(20);
 
 type Events = Streaming<pb::WatchEventsResponse>;
 
@@ -211,17 +208,13 @@ struct Replica {
 
 impl Replica {
     async fn start(database_url: &str) -> Self {
-        Self::start_with_grace(
-            database_url,
-            Settings::for_database(String::new()).shutdown_grace_seconds,
-        )
-        .await
+        Self::start_with(database_url, |_| {}).await
     }
 
-    /// A replica that gives calls still open at shutdown `grace_seconds` to finish.
-    async fn start_with_grace(database_url: &str, grace_seconds: u32) -> Self {
+    /// A replica whose settings `adjust` changes.
+    async fn start_with(database_url: &str, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings::for_database(database_url.to_owned());
-        settings.shutdown_grace_seconds = grace_seconds;
+        adjust(&mut settings);
         settings.listen = "127.0.0.1:0".parse().unwrap();
         settings.admin_token = Some(ADMIN_TOKEN.to_owned());
         settings.lifecycle_interval_seconds = 0;

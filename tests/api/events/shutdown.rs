@@ -46,7 +46,10 @@ async fn a_graceful_stop_is_not_held_up_by_a_watcher_that_stopped_reading(db: Db
     // A stream whose data the client never takes cannot end cleanly; the grace period
     // bounds how long the stop waits for it.
     let grace = Duration::from_secs(1);
-    let replica = Replica::start_with_grace(&app.database_url, grace.as_secs() as u32).await;
+    let replica = Replica::start_with(&app.database_url, |settings| {
+        settings.shutdown_grace_seconds = grace.as_secs() as u32;
+    })
+    .await;
     let channel =
         tessera_client::tonic::transport::Endpoint::from_shared(format!("http://{}", replica.addr))
             .unwrap()
