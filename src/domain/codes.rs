@@ -6,7 +6,7 @@
 //! and every swap of two characters is caught before any database read.
 
 use super::secret::random_bytes;
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
 
 /// The alphabet, in value order.
 pub const ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -35,10 +35,10 @@ impl CodeKind {
         }
     }
 
-    fn malformed_reason(self) -> &'static str {
+    fn malformed_reason(self) -> Reason {
         match self {
-            CodeKind::ProductKey => "PRODUCT_KEY_MALFORMED",
-            CodeKind::PartnerCode => "PARTNER_CODE_MALFORMED",
+            CodeKind::ProductKey => Reason::ProductKeyMalformed,
+            CodeKind::PartnerCode => Reason::PartnerCodeMalformed,
         }
     }
 
@@ -170,7 +170,7 @@ mod tests {
                 err,
                 Error::InvalidArgument {
                     field: "product_key",
-                    reason: "PRODUCT_KEY_MALFORMED",
+                    reason: Reason::ProductKeyMalformed,
                     ..
                 }
             ));

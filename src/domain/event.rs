@@ -1,9 +1,8 @@
 //! Lifecycle events: every committed change to a subscription or seat, in one global
 //! order. Written in the same transaction as the change (a transactional outbox).
 
-use super::{access::Access, seat::Seat, subscription::Subscription, subscription::stored_enum};
+use super::{principal::Principal, seat::Seat, subscription::Subscription, subscription::stored_enum};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 stored_enum! {
@@ -61,7 +60,7 @@ stored_enum! {
 }
 
 /// Who caused a change, with their id where they have one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     /// The kind.
     pub kind: ActorKind,
@@ -78,22 +77,23 @@ impl Actor {
         }
     }
 
-    /// The actor behind an access; `account` is the device's owning account, if known.
-    pub fn of(access: Access, account: Option<uuid::Uuid>) -> Self {
-        match access {
-            Access::Admin => Self {
+    /// The actor behind a principal; `account` is the device's owning account, if known
+    /// (a device acts for the account that owns its subscription).
+    pub fn of(principal: Principal, account: Option<uuid::Uuid>) -> Self {
+        match principal {
+            Principal::Admin => Self {
                 kind: ActorKind::Admin,
                 id: None,
             },
-            Access::Account(id) => Self {
+            Principal::Account(id) => Self {
                 kind: ActorKind::Account,
                 id: Some(id.to_string()),
             },
-            Access::Partner(id) => Self {
+            Principal::Partner(id) => Self {
                 kind: ActorKind::Partner,
                 id: Some(id.to_string()),
             },
-            Access::Device { .. } => Self {
+            Principal::Device { .. } => Self {
                 kind: ActorKind::Account,
                 id: account.map(|id| id.to_string()),
             },
@@ -102,7 +102,7 @@ impl Actor {
 }
 
 /// A committed event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Global sequence number, in commit order, without gaps.
     pub seq: i64,
@@ -131,4 +131,55 @@ pub struct EventFilter {
     pub subscription_id: Option<uuid::Uuid>,
     /// Only these types (all when empty).
     pub types: Vec<EventType>,
+}
+
+/// A change to record: what happened to which subscription (in its state after the
+/// change), the seat for seat events, and extra facts. Who did it and the request id
+/// come from the unit of work it is emitted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// What happened.
+    pub event_type: EventType,
+    /// The subscription after the change.
+    pub subscription: Subscription,
+    /// The seat, for seat events.
+    pub seat: Option<Seat>,
+    /// Extra facts, such as the previous plan or account.
+    pub details: BTreeMap<String, String>,
+}
+
+impl NewEvent {
+    /// An event about a subscription.
+    pub fn of(event_type: EventType, subscription: &Subscription) -> Self {
+        Self {
+            event_type,
+            subscription: subscription.clone(),
+            seat: None,
+            details: BTreeMap::new(),
+        }
+    }
+
+    /// With the seat it is about.
+    pub fn with_seat(mut self, seat: &Seat) -> Self {
+        self.seat = Some(seat.clone());
+        self
+    }
+
+    /// With an extra fact.
+    pub fn with_detail(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// An event as the outbox holds it: its sequence number, its encoded record and its
+/// commit time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Sequence number.
+    pub seq: i64,
+    /// The encoded record (see `store::records`).
+    pub payload: String,
+    /// When it was committed.
+    pub created_at: DateTime<Utc>,
 }

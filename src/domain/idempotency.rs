@@ -1,6 +1,7 @@
 //! Request ids that make retried mutations safe.
 
 use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 /// The longest request id accepted.
@@ -55,4 +56,24 @@ pub fn validate_request_id(request_id: &str) -> Result<()> {
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The outcome of an idempotent change and when it was first answered, so that a replay
+/// renders exactly the first response (days left included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<T> {
+    /// The outcome.
+    pub value: T,
+    /// When the first call was answered.
+    pub answered_at: DateTime<Utc>,
+}
+
+/// What is on file for a request id: the fingerprint of the request it came with and the
+/// encoded answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    /// SHA-256 over the method and the request's encoding.
+    pub fingerprint: String,
+    /// The encoded answer record (see `store::records`).
+    pub response: String,
 }

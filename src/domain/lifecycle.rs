@@ -2,7 +2,7 @@
 //! goes through [`next`], so no transition outside this table can happen.
 
 use super::subscription::{Channel, Status, Subscription};
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
 use chrono::{DateTime, Duration, Utc};
 
 /// Something that happens to a subscription.
@@ -61,7 +61,7 @@ pub fn next(from: Status, event: Event) -> Option<Status> {
 }
 
 /// Like [`next`], as a `FailedPrecondition` error with `reason` when not allowed.
-pub fn require(from: Status, event: Event, reason: &'static str) -> Result<Status> {
+pub fn require(from: Status, event: Event, reason: Reason) -> Result<Status> {
     next(from, event).ok_or_else(|| {
         Error::precondition(
             reason,

@@ -2,7 +2,6 @@
 
 use super::subscription::stored_enum;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 stored_enum! {
@@ -16,7 +15,7 @@ stored_enum! {
 }
 
 /// A carrier or reseller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
     /// Partner id.
     pub id: Uuid,
@@ -29,7 +28,7 @@ pub struct Partner {
 }
 
 /// An API key's record; the secret itself is never stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerKey {
     /// Key id.
     pub id: Uuid,
@@ -45,3 +44,24 @@ pub struct PartnerKey {
 
 /// Characters of a key shown as its prefix.
 pub const KEY_PREFIX_LEN: usize = 12;
+
+impl Partner {
+    /// Whether `key` lets this partner in: an unrevoked key of an active partner.
+    pub fn key_works(&self, key: &PartnerKey) -> bool {
+        key.partner_id == self.id && key.revoked_at.is_none() && self.status == PartnerStatus::Active
+    }
+}
+
+impl PartnerKey {
+    /// The record of a new key with secret `api_key` (only its first characters are
+    /// kept, to tell keys apart).
+    pub fn new(partner_id: Uuid, api_key: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            partner_id,
+            prefix: api_key.chars().take(KEY_PREFIX_LEN).collect(),
+            created_at: now,
+            revoked_at: None,
+        }
+    }
+}

@@ -2,10 +2,9 @@
 
 use crate::error::{Error, Result};
 use chrono::{DateTime, Days, Months, Utc};
-use serde::{Deserialize, Serialize};
 
 /// How long one term of a plan runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Term {
     /// Calendar months.
     Months(u32),

@@ -1,14 +1,16 @@
-//! Redeeming partner codes and product keys: what is stored, what is returned, and the
-//! keyed hash under which unredeemed secrets are kept.
+//! Redeeming partner codes and product keys: the codes and keys as stored, the rules of
+//! redeeming them, the keyed hash under which they are kept, and the throttle on
+//! failed attempts.
 
 use super::{
     idempotency::hex,
     subscription::{Subscription, stored_enum},
 };
-use chrono::{DateTime, Utc};
+use crate::error::{Error, Reason, Resource, Result};
+use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use uuid::Uuid;
 
 stored_enum! {
     /// What a product key does when redeemed.
@@ -47,44 +49,141 @@ impl CodeHasher {
     }
 }
 
-/// A freshly generated partner code and its stored form.
-#[derive(Debug, Clone)]
-pub struct NewPartnerCode {
-    /// The code for the customer.
-    pub code: String,
-    /// Its keyed hash.
+/// What redeeming something the caller may already have redeemed comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redemption {
+    /// A first redemption: go ahead.
+    First,
+    /// This account redeemed it before: answer with the subscription it got then.
+    Again(Uuid),
+}
+
+/// A partner code as stored (by keyed hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerCode {
+    /// Keyed hash of the canonical code.
     pub hash: String,
+    /// The carrier subscription it claims.
+    pub subscription_id: Uuid,
+    /// Issue time.
+    pub created_at: DateTime<Utc>,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
+    /// Redemption time.
+    pub redeemed_at: Option<DateTime<Utc>>,
+    /// The account that redeemed it.
+    pub redeemed_by: Option<Uuid>,
+    /// When a reissue replaced it.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// A carrier subscription with the code that lets a customer claim it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Provisioned {
-    /// The subscription.
-    pub subscription: Subscription,
-    /// The partner code.
-    pub partner_code: String,
-    /// When the code stops working.
-    pub code_expires_at: DateTime<Utc>,
+impl PartnerCode {
+    /// A new code for a subscription, working for `ttl`.
+    pub fn issue(hash: String, subscription_id: Uuid, now: DateTime<Utc>, ttl: Duration) -> Self {
+        Self {
+            hash,
+            subscription_id,
+            created_at: now,
+            expires_at: now + ttl,
+            redeemed_at: None,
+            redeemed_by: None,
+            revoked_at: None,
+        }
+    }
+
+    /// Redeems the code for `account_id`. A replaced code does not exist any more;
+    /// another account's code looks like a guess.
+    /// Errors: `NotFound` (PartnerCode) for a revoked code; `FailedPrecondition`
+    /// (PARTNER_CODE_ALREADY_REDEEMED, PARTNER_CODE_EXPIRED).
+    pub fn redeem(&mut self, account_id: Uuid, now: DateTime<Utc>) -> Result<Redemption> {
+        if self.revoked_at.is_some() {
+            return Err(Error::NotFound(Resource::PartnerCode));
+        }
+        match self.redeemed_by {
+            Some(by) if by == account_id => return Ok(Redemption::Again(self.subscription_id)),
+            Some(_) => return Err(already_redeemed(Resource::PartnerCode)),
+            None => {}
+        }
+        if self.expires_at <= now {
+            return Err(Error::precondition(
+                Reason::PartnerCodeExpired,
+                "this partner code has expired: ask your provider for a new one",
+            ));
+        }
+        self.redeemed_at = Some(now);
+        self.redeemed_by = Some(account_id);
+        Ok(Redemption::First)
+    }
+
+    /// Stops the code from working (a new one was issued).
+    pub fn revoke(&mut self, now: DateTime<Utc>) {
+        self.revoked_at.get_or_insert(now);
+    }
 }
 
-/// A reissued partner code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuedCode {
-    /// The partner code.
-    pub partner_code: String,
-    /// When it stops working.
-    pub expires_at: DateTime<Utc>,
+/// A retail product key as stored (by keyed hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductKey {
+    /// Keyed hash of the canonical key.
+    pub hash: String,
+    /// The plan it sells.
+    pub plan_code: String,
+    /// What it does.
+    pub kind: ProductKeyKind,
+    /// The print run.
+    pub batch_label: String,
+    /// Issue time.
+    pub issued_at: DateTime<Utc>,
+    /// Redemption time.
+    pub redeemed_at: Option<DateTime<Utc>>,
+    /// The account that redeemed it.
+    pub redeemed_by: Option<Uuid>,
+    /// The subscription it created or extended.
+    pub subscription_id: Option<Uuid>,
 }
 
-/// A plan change and its side effect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanChange {
-    /// The subscription on its new plan.
-    pub subscription: Subscription,
-    /// Seats freed to fit the new limit.
-    pub deactivated_seats: i64,
+impl ProductKey {
+    /// Whether `account_id` may redeem the key now.
+    /// Errors: `FailedPrecondition` (PRODUCT_KEY_ALREADY_REDEEMED) for another account's.
+    pub fn redemption(&self, account_id: Uuid) -> Result<Redemption> {
+        match (self.redeemed_by, self.subscription_id) {
+            (Some(by), Some(subscription)) if by == account_id => {
+                Ok(Redemption::Again(subscription))
+            }
+            (Some(_), _) => Err(already_redeemed(Resource::ProductKey)),
+            (None, _) => Ok(Redemption::First),
+        }
+    }
+
+    /// Marks the key redeemed by `account_id` for `subscription`.
+    pub fn redeem(&mut self, account_id: Uuid, subscription: &Subscription, now: DateTime<Utc>) {
+        self.redeemed_at = Some(now);
+        self.redeemed_by = Some(account_id);
+        self.subscription_id = Some(subscription.id);
+    }
+}
+
+fn already_redeemed(what: Resource) -> Error {
+    let reason = match what {
+        Resource::PartnerCode => Reason::PartnerCodeAlreadyRedeemed,
+        _ => Reason::ProductKeyAlreadyRedeemed,
+    };
+    Error::precondition(
+        reason,
+        format!("this {} has already been redeemed", what.noun()),
+    )
+}
+
+/// Whether a failed redemption looks like a guess — an unknown code, or somebody
+/// else's — and so counts against the caller.
+pub fn is_guess(error: &Error) -> bool {
+    matches!(
+        error.reason(),
+        Reason::PartnerCodeNotFound
+            | Reason::ProductKeyNotFound
+            | Reason::PartnerCodeAlreadyRedeemed
+            | Reason::ProductKeyAlreadyRedeemed
+    )
 }
 
 /// Limits on failed redemptions.
@@ -95,5 +194,120 @@ pub struct ThrottlePolicy {
     /// Failures allowed per network address within a window.
     pub per_peer: i64,
     /// The window.
-    pub window: chrono::Duration,
+    pub window: Duration,
+}
+
+/// Failed redemptions of one subject (`account:{id}` or `peer:{ip}`) in its window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedemptionCounter {
+    /// Whose failures.
+    pub subject: String,
+    /// When the window began.
+    pub window_start: DateTime<Utc>,
+    /// Attempts counted in it.
+    pub failures: i64,
+}
+
+impl RedemptionCounter {
+    /// Counts an attempt against `limit`: the window restarts once it has passed.
+    /// Errors: `Throttled` (REDEMPTION_THROTTLED) with the time left in the window when
+    /// the attempt would exceed the limit.
+    pub fn count_attempt(&mut self, limit: i64, window: Duration, now: DateTime<Utc>) -> Result<()> {
+        if self.window_start <= now - window {
+            self.window_start = now;
+            self.failures = 0;
+        }
+        self.failures += 1;
+        if self.failures > limit {
+            let wait = (self.window_start + window - now)
+                .to_std()
+                .unwrap_or_default();
+            return Err(Error::Throttled {
+                reason: Reason::RedemptionThrottled,
+                message: format!(
+                    "too many failed redemptions: try again in {} seconds",
+                    wait.as_secs().max(1)
+                ),
+                retry_after: wait,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A freshly generated partner code (shown once) and what is stored of it.
+#[derive(Debug, Clone)]
+pub struct NewPartnerCode {
+    /// The code for the customer.
+    pub code: String,
+    /// What is stored.
+    pub stored: PartnerCode,
+}
+
+/// A carrier subscription with the code that lets a customer claim it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    /// The subscription.
+    pub subscription: Subscription,
+    /// The partner code.
+    pub partner_code: String,
+    /// When the code stops working.
+    pub code_expires_at: DateTime<Utc>,
+}
+
+/// A reissued partner code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCode {
+    /// The partner code.
+    pub partner_code: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A plan change and its side effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanChange {
+    /// The subscription on its new plan.
+    pub subscription: Subscription,
+    /// Seats freed to fit the new limit.
+    pub deactivated_seats: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_restarts_and_the_limit_holds() {
+        let start = Utc::now();
+        let window = Duration::minutes(15);
+        let mut counter = RedemptionCounter {
+            subject: "account:x".into(),
+            window_start: start,
+            failures: 0,
+        };
+        for _ in 0..3 {
+            counter.count_attempt(3, window, start).unwrap();
+        }
+        let refused = counter.count_attempt(3, window, start).unwrap_err();
+        assert_eq!(refused.reason(), Reason::RedemptionThrottled);
+        counter.failures = 3;
+        counter
+            .count_attempt(3, window, start + window)
+            .expect("a new window");
+        assert_eq!(counter.failures, 1);
+    }
+
+    #[test]
+    fn a_code_works_once_for_one_account() {
+        let now = Utc::now();
+        let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut code = PartnerCode::issue("h".into(), Uuid::now_v7(), now, Duration::days(1));
+        assert_eq!(code.redeem(me, now).unwrap(), Redemption::First);
+        assert!(matches!(code.redeem(me, now), Ok(Redemption::Again(_))));
+        assert!(is_guess(&code.redeem(other, now).unwrap_err()));
+        let mut late = PartnerCode::issue("h".into(), Uuid::now_v7(), now, Duration::days(1));
+        let expired = late.redeem(me, now + Duration::days(2)).unwrap_err();
+        assert_eq!(expired.reason(), Reason::PartnerCodeExpired);
+    }
 }

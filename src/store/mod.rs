@@ -1,45 +1,42 @@
-//! Persistence. One [`Store`] serves both backends through sqlx's `Any` driver: the SQL
-//! is written once, in the subset SQLite and PostgreSQL share, and the few places where
-//! the backends differ (write locking) are methods of [`Backend`]. Every read and write
-//! that touches customer data is filtered by an [`Access`](crate::domain::access::Access).
+//! Persistence: per-aggregate traits, one module per backend ([`sqlite`], [`postgres`]),
+//! and one conformance suite (`tests/store/`) that every backend passes.
 //!
-//! Instants are stored as micro-seconds since the Unix epoch (`BIGINT`), ids as text.
+//! The store loads, locks and saves; it decides nothing. The rules live in
+//! [`crate::domain`] and the use cases in [`crate::service`]. Reads of customer data take
+//! the reader's [`Scope`], which each backend turns into a predicate, so a caller never
+//! reads what it may not see. Writes happen in a [`UnitOfWork`]: one transaction that
+//! also writes its events (the outbox) and its idempotent answer, so a change, its
+//! events and its request id are recorded together or not at all.
+//!
+//! Error contracts are stated on each method; any method may also fail with
+//! [`Error::Storage`](crate::error::Error::Storage) when the database does.
 
-mod accounts;
-mod carrier;
-mod commit_notices;
-mod events;
-mod idempotency;
-mod lifecycle;
-mod moves;
-mod partners;
-mod purchases;
-mod redemption;
-mod rows;
-mod seats;
-mod subscriptions;
+pub mod postgres;
+pub mod records;
+pub mod sqlite;
 
-use crate::domain::{access::Access, idempotency::IdempotencyKey};
-use crate::error::{Error, Result};
-use sqlx::{
-    AnyConnection, Executor, Transaction,
-    any::{AnyPoolOptions, install_default_drivers},
-    migrate::Migrator,
+use crate::{
+    domain::{
+        account::Account,
+        event::{NewEvent, StoredEvent},
+        idempotency::{IdempotencyKey, StoredRequest},
+        page::{Page, PageRequest},
+        partner::{Partner, PartnerKey},
+        principal::{Principal, Scope},
+        purchase::{StoreKind, StorePurchase},
+        redemption::{PartnerCode, ProductKey, RedemptionCounter},
+        seat::Seat,
+        subscription::{DueQuery, Subscription, SubscriptionQuery},
+    },
+    error::{Error, Result},
 };
-use std::{str::FromStr, sync::Arc, time::Duration};
-use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::{future::Future, pin::Pin, sync::Arc};
+use tokio::sync::Notify;
+use uuid::Uuid;
 
-pub use carrier::{DowngradePolicy, Renewal};
-pub use commit_notices::CommitListener;
-pub use idempotency::Answer;
-pub use lifecycle::Transitioned;
-pub use redemption::IssuedProductKey;
-pub use subscriptions::NewSubscription;
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-
-/// Which database a [`Store`] talks to.
+/// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// An embedded SQLite file (the default).
@@ -63,174 +60,381 @@ impl Backend {
     }
 }
 
-/// The database behind Tessera.
+/// Connects to the database `url` names (`sqlite:…` or `postgres://…`); an SQLite file
+/// is created if missing.
+#[cfg(any())]
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    Ok(match Backend::of_url(url)? {
+        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url).await?),
+        Backend::Postgres => Arc::new(postgres::PgStore::connect(url).await?),
+    })
+}
+
+/// A task that relays other replicas' commit notices until it is dropped.
+pub type CommitListener = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Who writes, on whose behalf and when: stamped on the events a unit of work emits.
 #[derive(Debug, Clone)]
-pub struct Store {
-    pool: sqlx::AnyPool,
-    backend: Backend,
-    /// SQLite allows one writer at a time; writers queue here instead of spinning on
-    /// `SQLITE_BUSY`. `BEGIN IMMEDIATE` still guards against other processes.
-    write_gate: Option<Arc<Mutex<()>>>,
-    /// Woken after every commit that wrote events, for live watchers.
-    events_committed: Arc<Notify>,
+pub struct WriteContext {
+    /// The caller; `None` for Tessera itself (the lifecycle worker).
+    pub author: Option<Principal>,
+    /// The caller's request id, if it sent one.
+    pub request_id: Option<String>,
+    /// When the change happens, by the server's clock.
+    pub now: DateTime<Utc>,
 }
 
-/// A write transaction. On SQLite it holds the database's write lock from its first
-/// statement; on PostgreSQL rows are locked as they are read for update. Events emitted
-/// on it are written just before it commits (see [`events`]).
-pub(crate) struct WriteTx {
-    tx: Transaction<'static, sqlx::Any>,
-    _gate: Option<OwnedMutexGuard<()>>,
-    /// Who is changing things; `None` for Tessera itself.
-    author: Option<Access>,
-    request_id: Option<String>,
-    /// When the change happens, by the server's clock; events are stamped with it.
-    now: chrono::DateTime<chrono::Utc>,
-    pending: Vec<events::PendingEvent>,
-    events_committed: Arc<Notify>,
-    backend: Backend,
-}
+/// A database. Reads run on their own; writes run in a [`UnitOfWork`].
+#[async_trait]
+pub trait Store:
+    AccountStore + SubscriptionStore + SeatStore + PartnerStore + CodeStore + OutboxStore
+    + IdempotencyStore + Send + Sync + std::fmt::Debug
+{
+    /// The backend.
+    fn backend(&self) -> Backend;
 
-impl WriteTx {
-    fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
-    }
-}
-
-impl Store {
-    /// Connects to `url` (`sqlite:…` or `postgres://…`), creating an SQLite file if it is
-    /// missing. SQLite runs in WAL mode with `synchronous=FULL`, so an acknowledged write
-    /// survives a crash.
-    pub async fn connect(url: &str) -> Result<Self> {
-        install_default_drivers();
-        let backend = Backend::of_url(url)?;
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
-            Backend::Sqlite => {
-                let url = sqlite_url_with_create(url);
-                options
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
-            }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
-        };
-        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self {
-            pool,
-            backend,
-            write_gate,
-            events_committed: Arc::new(Notify::new()),
-        })
-    }
-
-    /// Applies pending migrations.
-    pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| Error::Internal(format!("migrating: {e}")))
-    }
-
-    /// The backend in use.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
+    /// Applies pending migrations. Errors: `Internal` naming the migration that failed,
+    /// or a database migrated by a newer version.
+    async fn migrate(&self) -> Result<()>;
 
     /// Closes every connection.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+    async fn close(&self);
 
-    /// Begins a write transaction on behalf of `author` (`None`: Tessera itself) at
-    /// `now`, with the caller's request id for the events it emits.
-    pub(crate) async fn begin_write(
+    /// Begins a unit of work: one write transaction. On SQLite it holds the database's
+    /// write lock from the start (writers queue in-process rather than spin); on
+    /// PostgreSQL rows are locked as they are read for update. Dropping it without
+    /// [`UnitOfWork::commit`] rolls everything back.
+    async fn begin(&self, context: WriteContext) -> Result<Box<dyn UnitOfWork>>;
+
+    /// The server secret `name`, created at random on first use. Replicas sharing a
+    /// database agree on it: the first writer wins.
+    async fn server_secret(&self, name: &str) -> Result<Vec<u8>>;
+
+    /// Woken after every commit of this process that wrote events, and on notice of
+    /// another replica's such commit.
+    fn commits(&self) -> Arc<Notify>;
+
+    /// On PostgreSQL, a task relaying other replicas' commit notices to
+    /// [`Self::commits`]; `None` on SQLite, where one server owns the file.
+    /// `database_url` is the one the store was opened with.
+    async fn listen_for_commits(&self, database_url: &str) -> Result<Option<CommitListener>>;
+}
+
+/// One write transaction over every aggregate. Events emitted on it are numbered and
+/// written just before it commits.
+#[async_trait]
+pub trait UnitOfWork:
+    AccountTx + SubscriptionTx + SeatTx + CodeTx + PurchaseTx + OutboxTx + IdempotencyTx + Send
+{
+    /// Writes the pending events and commits; then wakes this process's watchers.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Accounts and their sessions.
+#[async_trait]
+pub trait AccountStore {
+    /// Creates an account. Errors: `AlreadyExists` (ACCOUNT_EXISTS) when the e-mail is
+    /// taken.
+    async fn create_account(&self, account: &Account, password_hash: &str) -> Result<()>;
+
+    /// The id and password hash of the account with `email` (lower-cased), if any.
+    async fn account_credentials(&self, email: &str) -> Result<Option<(Uuid, String)>>;
+
+    /// The account `id` with its linked identities (oldest first), if `scope` lets the
+    /// reader see it: [`Scope::All`], or [`Scope::Account`] of that very account.
+    /// Errors: `NotFound` (Account) otherwise, or when it does not exist.
+    async fn account(&self, scope: Scope, id: Uuid) -> Result<Account>;
+
+    /// Starts a session for `account_id`, valid until `expires_at`.
+    async fn create_session(
         &self,
-        author: Option<Access>,
-        key: Option<&IdempotencyKey>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<WriteTx> {
-        let gate = match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        };
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTx {
-            tx,
-            _gate: gate,
-            author,
-            request_id: key.map(|key| key.request_id.clone()),
-            now,
-            pending: Vec::new(),
-            events_committed: self.events_committed.clone(),
-            backend: self.backend,
-        })
-    }
+        token_hash: &str,
+        account_id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
 
-    /// Runs one writing statement outside a transaction. On SQLite it waits its turn at
-    /// the write gate rather than spinning on `SQLITE_BUSY`.
-    pub(crate) async fn write_one<'q>(
+    /// The account of a session that has not expired at `now`.
+    async fn session_account(&self, token_hash: &str, now: DateTime<Utc>)
+    -> Result<Option<Uuid>>;
+
+    /// Ends a session; ending an unknown one does nothing.
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+}
+
+/// Accounts, within a unit of work.
+#[async_trait]
+pub trait AccountTx {
+    /// Links a partner's customer reference to an account; linking twice does nothing.
+    async fn link_identity(
+        &mut self,
+        account_id: Uuid,
+        partner_id: Uuid,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// Subscriptions, read.
+#[async_trait]
+pub trait SubscriptionStore {
+    /// The subscription `id`, if `scope` lets the reader see it.
+    /// Errors: `NotFound` (Subscription) otherwise, or when it does not exist.
+    async fn subscription(&self, scope: Scope, id: Uuid) -> Result<Subscription>;
+
+    /// The subscriptions matching `query` that `scope` lets the reader see, newest first
+    /// (creation time, then id, both descending), one page.
+    async fn list_subscriptions(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error> {
-        let _turn = match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        };
-        query.execute(&self.pool).await
-    }
+        scope: Scope,
+        query: &SubscriptionQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>>;
 
-    /// `FOR UPDATE` where the backend locks rows; SQLite already holds the write lock.
-    fn lock_rows(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        }
-    }
-
-    /// Like [`Self::lock_rows`], skipping rows another transaction has claimed.
-    fn claim_rows(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        }
-    }
+    /// Every subscription of `account_id` that `scope` lets the reader see, newest first.
+    async fn account_subscriptions(
+        &self,
+        scope: Scope,
+        account_id: Uuid,
+    ) -> Result<Vec<Subscription>>;
 }
 
-/// `sqlite:path` with `mode=rwc`, so a missing file is created.
-fn sqlite_url_with_create(url: &str) -> String {
-    if url.contains("mode=") || url.contains(":memory:") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    }
+/// Subscriptions, within a unit of work.
+#[async_trait]
+pub trait SubscriptionTx {
+    /// The subscription `id` if `scope` lets the writer see it, locked until commit.
+    /// Errors: `NotFound` (Subscription) otherwise, or when it does not exist.
+    async fn lock_subscription(&mut self, scope: Scope, id: Uuid) -> Result<Subscription>;
+
+    /// Inserts a new subscription.
+    async fn insert_subscription(&mut self, subscription: &Subscription) -> Result<()>;
+
+    /// Writes back every mutable field of a locked subscription (plan, seat limit,
+    /// active seats, status, owner, term, flags, partner reference, update time). The
+    /// database refuses more active seats than the limit (`seats_within_limit`).
+    async fn save_subscription(&mut self, subscription: &Subscription) -> Result<()>;
+
+    /// Claims at most `limit` subscriptions that [`DueQuery`] selects, oldest term end
+    /// first, locked until commit; on PostgreSQL rows another transaction has claimed
+    /// are skipped, so replicas share the work.
+    async fn claim_due(&mut self, due: &DueQuery, limit: i64) -> Result<Vec<Subscription>>;
 }
 
-/// Whether a database error is a unique-constraint violation.
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+/// Seats and device tokens, read.
+#[async_trait]
+pub trait SeatStore {
+    /// The seats of subscription `subscription_id`, oldest activation first (then id),
+    /// one page; deactivated ones only with `include_deactivated`.
+    /// Errors: `NotFound` (Subscription) when `scope` does not let the reader see the
+    /// subscription, or it does not exist.
+    async fn list_seats(
+        &self,
+        scope: Scope,
+        subscription_id: Uuid,
+        include_deactivated: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Seat>>;
+
+    /// The seat `seat_id` of subscription `subscription_id`, active or not.
+    /// Errors: `NotFound` (Seat) when `scope` does not let the reader see the
+    /// subscription, or the seat does not exist there.
+    async fn seat(&self, scope: Scope, subscription_id: Uuid, seat_id: Uuid) -> Result<Seat>;
+
+    /// The principal behind a device token, if the token is known: its seat, the seat's
+    /// subscription, and whether the seat is still held.
+    async fn device_principal(&self, token_hash: &str) -> Result<Option<Principal>>;
+
+    /// Records that the device of an active seat checked in at `now`; does nothing for a
+    /// freed seat. One statement, outside any unit of work.
+    async fn touch_seat(&self, seat_id: Uuid, now: DateTime<Utc>) -> Result<()>;
 }
 
-/// Parses an id column.
-fn parse_uuid(text: &str) -> Result<uuid::Uuid> {
-    uuid::Uuid::from_str(text).map_err(|e| Error::Internal(format!("bad id {text:?}: {e}")))
+/// Seats and device tokens, within a unit of work.
+#[async_trait]
+pub trait SeatTx {
+    /// The active seats of a (locked) subscription, oldest activation first.
+    async fn active_seats(&mut self, subscription_id: Uuid) -> Result<Vec<Seat>>;
+
+    /// The seat `seat_id` of subscription `subscription_id`, active or not.
+    /// Errors: `NotFound` (Seat).
+    async fn seat_in(&mut self, subscription_id: Uuid, seat_id: Uuid) -> Result<Seat>;
+
+    /// Inserts a new seat. The database refuses a second active seat of one device on one
+    /// subscription (`seats_one_active_per_device`).
+    async fn insert_seat(&mut self, seat: &Seat) -> Result<()>;
+
+    /// Writes back a seat's deactivation and last-seen times.
+    async fn save_seat(&mut self, seat: &Seat) -> Result<()>;
+
+    /// Stores the hash of a new device token for a seat.
+    async fn insert_device_token(
+        &mut self,
+        token_hash: &str,
+        seat_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Points every device token of seat `from` at seat `to` (the device moved).
+    async fn move_device_tokens(&mut self, from: Uuid, to: Uuid) -> Result<()>;
+}
+
+/// Partners and their API keys. Partners are not customer data: who may see one is
+/// [`Principal::sees_partner`], checked by the use case.
+#[async_trait]
+pub trait PartnerStore {
+    /// Registers a partner. Errors: `AlreadyExists` (PARTNER_EXISTS) for a taken name.
+    async fn create_partner(&self, partner: &Partner) -> Result<()>;
+
+    /// The partner `id`, if it exists.
+    async fn partner(&self, id: Uuid) -> Result<Option<Partner>>;
+
+    /// The partner named `display_name`, if any.
+    async fn partner_by_name(&self, display_name: &str) -> Result<Option<Partner>>;
+
+    /// Partners by display name, one page.
+    async fn list_partners(&self, page: &PageRequest) -> Result<Page<Partner>>;
+
+    /// Writes back a partner's display name and status. Errors: `NotFound` (Partner);
+    /// `AlreadyExists` (PARTNER_EXISTS) when another partner has the name.
+    async fn save_partner(&self, partner: &Partner) -> Result<()>;
+
+    /// Stores a new API key's record and the hash of its secret.
+    async fn create_partner_key(&self, key: &PartnerKey, key_hash: &str) -> Result<()>;
+
+    /// The key `key_id` of partner `partner_id`, if it exists.
+    async fn partner_key(&self, partner_id: Uuid, key_id: Uuid) -> Result<Option<PartnerKey>>;
+
+    /// Sets a key's revocation time unless it is revoked already.
+    async fn revoke_partner_key(
+        &self,
+        partner_id: Uuid,
+        key_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// The key whose secret hashes to `key_hash`, with its partner, if any (revoked or
+    /// not, whatever the partner's status: [`Partner::key_works`] decides).
+    async fn partner_key_by_hash(&self, key_hash: &str) -> Result<Option<(Partner, PartnerKey)>>;
+}
+
+/// Partner codes, product keys and failed-redemption counters, outside a unit of work.
+#[async_trait]
+pub trait CodeStore {
+    /// Takes one back from each subject's failure counter (never below zero).
+    async fn release_redemption_attempt(&self, subjects: &[String]) -> Result<()>;
+
+    /// Drops failure counters whose window started before `cutoff`; returns how many.
+    async fn purge_redemption_failures(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Partner codes, product keys and failed-redemption counters, within a unit of work.
+/// Codes and keys are stored only as keyed hashes.
+#[async_trait]
+pub trait CodeTx {
+    /// Inserts a new partner code.
+    async fn insert_partner_code(&mut self, code: &PartnerCode) -> Result<()>;
+
+    /// The partner code with `hash`, locked until commit, if any.
+    async fn lock_partner_code(&mut self, hash: &str) -> Result<Option<PartnerCode>>;
+
+    /// The partner codes of a subscription that are neither redeemed nor revoked.
+    async fn live_partner_codes(&mut self, subscription_id: Uuid) -> Result<Vec<PartnerCode>>;
+
+    /// Writes back a partner code's redemption and revocation.
+    async fn save_partner_code(&mut self, code: &PartnerCode) -> Result<()>;
+
+    /// Inserts a batch of new product keys.
+    async fn insert_product_keys(&mut self, keys: &[ProductKey]) -> Result<()>;
+
+    /// The product key with `hash`, locked until commit, if any.
+    async fn lock_product_key(&mut self, hash: &str) -> Result<Option<ProductKey>>;
+
+    /// Writes back a product key's redemption.
+    async fn save_product_key(&mut self, key: &ProductKey) -> Result<()>;
+
+    /// The failure counter of `subject`, locked until commit; a new one (no failures,
+    /// window starting at `now`) when there is none yet. Concurrent callers for one
+    /// subject take turns.
+    async fn lock_redemption_counter(
+        &mut self,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RedemptionCounter>;
+
+    /// Writes back a failure counter.
+    async fn save_redemption_counter(&mut self, counter: &RedemptionCounter) -> Result<()>;
+}
+
+/// App Store and Google Play purchases, within a unit of work.
+#[async_trait]
+pub trait PurchaseTx {
+    /// The purchase on file for `(store, original_id)`, if any. Concurrent units asking
+    /// for the same purchase take turns until commit, even while it does not exist yet,
+    /// so one store purchase never gets two subscriptions.
+    async fn lock_store_purchase(
+        &mut self,
+        store: StoreKind,
+        original_id: &str,
+    ) -> Result<Option<StorePurchase>>;
+
+    /// Files a new purchase.
+    async fn insert_store_purchase(&mut self, purchase: &StorePurchase) -> Result<()>;
+
+    /// Re-files the purchase known as `(purchase.store, previous_original_id)` under
+    /// `purchase.original_id` with its product id and update time (a Google Play upgrade
+    /// issues a new token linked to the old one).
+    async fn rekey_store_purchase(
+        &mut self,
+        previous_original_id: &str,
+        purchase: &StorePurchase,
+    ) -> Result<()>;
+}
+
+/// The event outbox, read.
+#[async_trait]
+pub trait OutboxStore {
+    /// The committed events after sequence `after` that `scope` lets the reader see
+    /// ([`Scope::All`], or [`Scope::Partner`]: the events of its subscriptions; any other
+    /// scope sees none), optionally of one subscription, in sequence order, at most
+    /// `limit` of them.
+    async fn events_after(
+        &self,
+        scope: Scope,
+        after: i64,
+        subscription_id: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// The highest committed sequence number (0 before the first event).
+    async fn last_event_seq(&self) -> Result<i64>;
+}
+
+/// The event outbox, within a unit of work.
+pub trait OutboxTx {
+    /// Queues an event, written with the next sequence numbers if and when the unit of
+    /// work commits: sequence order is commit order, without gaps.
+    fn emit(&mut self, event: NewEvent);
+}
+
+/// Stored answers of requests with a request id, outside a unit of work.
+#[async_trait]
+pub trait IdempotencyStore {
+    /// Forgets request ids recorded before `cutoff`; returns how many.
+    async fn purge_idempotency_keys(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Stored answers of requests with a request id, within a unit of work.
+#[async_trait]
+pub trait IdempotencyTx {
+    /// What was stored for `(key.scope, key.request_id)`, if anything. A concurrent unit
+    /// of work asking for the same id waits until this one ends, then sees its answer.
+    async fn stored_request(&mut self, key: &IdempotencyKey) -> Result<Option<StoredRequest>>;
+
+    /// Records `response` (an encoded answer record) under `key` with its fingerprint.
+    async fn store_request(
+        &mut self,
+        key: &IdempotencyKey,
+        response: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 }
