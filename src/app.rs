@@ -1,16 +1,25 @@
-//! Start-up: the same path runs in production and in tests. [`Application::build`] opens
-//! the store, runs migrations and binds the listener (port 0 picks a free port);
-//! [`Application::run_until_stopped`] serves until the shutdown signal, finishing
-//! in-flight calls.
+//! Start-up: the same path runs in production and in tests. [`open_services`] opens the
+//! store, runs migrations, loads the secrets and builds the store-proof verifiers (the
+//! command line uses it too); [`Application::build`] adds the listener (port 0 picks a
+//! free port) and the workers; [`Application::run_until_stopped`] serves until the
+//! shutdown signal, finishing in-flight calls.
 
 use crate::{
     api::{
-        accounts::AccountApi, context::Context, events::EventApi, partners::PartnerApi,
+        accounts::AccountApi, events::EventApi, partners::PartnerApi, principal::AuthenticateLayer,
         product_keys::ProductKeyApi, seats::SeatApi, subscriptions::SubscriptionApi,
         trace::RpcTraceLayer,
     },
-    domain::clock::{Clock, SystemClock},
-    error::Result,
+    app_stores::{
+        apple::{AppleConfig, AppleVerifier},
+        google::{PlayConfig, PlayVerifier},
+    },
+    domain::{
+        clock::{Clock, SystemClock},
+        redemption::{CodeHasher, ThrottlePolicy},
+        secret::token_hash,
+    },
+    error::{Error, Result},
     lifecycle::{
         housekeeping::{self, Retention},
         worker::{self, WorkerPolicy},
@@ -22,8 +31,9 @@ use crate::{
         seat_service_server::SeatServiceServer,
         subscription_service_server::SubscriptionServiceServer,
     },
+    service::{Policy, Services},
     settings::Settings,
-    store::{CommitListener, Store},
+    store::{self, CommitListener, Store},
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -35,7 +45,8 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// A built server, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
-    ctx: Context,
+    services: Services,
+    event_poll_interval: std::time::Duration,
     retention: Retention,
     worker: Option<WorkerPolicy>,
     commit_listener: Option<CommitListener>,
@@ -50,17 +61,19 @@ impl Application {
 
     /// Builds the server with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self> {
-        let ctx = Context::open(settings, clock).await?;
-        let commit_listener = ctx.store.listen_for_commits(&settings.database_url).await?;
-        let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
-            crate::error::Error::Internal(format!("binding {}: {e}", settings.listen))
-        })?;
+        let services = open_services(settings, clock).await?;
+        let commit_listener = services
+            .store
+            .listen_for_commits(&settings.database_url)
+            .await?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| Error::Internal(format!("binding {}: {e}", settings.listen)))?;
         let retention = Retention {
             request_ids: chrono::Duration::hours(i64::from(settings.idempotency_retention_hours)),
-            redemption_window: ctx.throttle.window,
+            redemption_window: services.policy.throttle.window,
         };
         let worker = (settings.lifecycle_interval_seconds > 0).then(|| WorkerPolicy {
-            grace: ctx.grace,
             batch: 100,
             interval: std::time::Duration::from_secs(u64::from(
                 settings.lifecycle_interval_seconds,
@@ -68,7 +81,10 @@ impl Application {
         });
         Ok(Self {
             listener,
-            ctx,
+            services,
+            event_poll_interval: std::time::Duration::from_millis(u64::from(
+                settings.event_poll_interval_ms,
+            )),
             retention,
             worker,
             commit_listener,
@@ -90,9 +106,14 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// The use cases the server serves (tests drive the lifecycle worker through them).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// The store the server uses.
-    pub fn store(&self) -> &Store {
-        &self.ctx.store
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.services.store
     }
 
     /// Serves until `shutdown` completes, then stops accepting calls and finishes the
@@ -101,7 +122,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
-        let ctx = self.ctx;
+        let services = self.services;
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<AccountServiceServer<AccountApi>>()
@@ -124,52 +145,51 @@ impl Application {
             .expect("the embedded descriptor set is valid");
 
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        tracing::info!(store = ?ctx.store.backend(), "serving");
-        let store = ctx.store.clone();
-        let housekeeping = tokio::spawn(housekeeping::run(
-            store.clone(),
-            ctx.clock.clone(),
-            self.retention,
-        ));
+        tracing::info!(store = ?services.store.backend(), "serving");
+        let store = services.store.clone();
+        let housekeeping = tokio::spawn(housekeeping::run(services.clone(), self.retention));
         let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
             let _ = stopping_sender.send(true);
         };
-        let commit_listener = self
-            .commit_listener
-            .map(|listener| tokio::spawn(listener.run()));
+        let commit_listener = self.commit_listener.map(tokio::spawn);
         let worker = self
             .worker
-            .map(|policy| tokio::spawn(worker::run(store.clone(), ctx.clock.clone(), policy)));
+            .map(|policy| tokio::spawn(worker::run(services.clone(), policy)));
         let mut drain_deadline = stopping.clone();
         let grace = self.shutdown_grace;
         let serving = Server::builder()
             .layer(RpcTraceLayer)
+            .layer(AuthenticateLayer::new(services.clone()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
-                AccountServiceServer::new(AccountApi::new(ctx.clone()))
+                AccountServiceServer::new(AccountApi::new(services.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
-                SubscriptionServiceServer::new(SubscriptionApi::new(ctx.clone()))
+                SubscriptionServiceServer::new(SubscriptionApi::new(services.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
-                SeatServiceServer::new(SeatApi::new(ctx.clone()))
+                SeatServiceServer::new(SeatApi::new(services.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
-                PartnerServiceServer::new(PartnerApi::new(ctx.clone()))
+                PartnerServiceServer::new(PartnerApi::new(services.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
-                ProductKeyServiceServer::new(ProductKeyApi::new(ctx.clone()))
+                ProductKeyServiceServer::new(ProductKeyApi::new(services.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
-                EventServiceServer::new(EventApi::new(ctx, stopping))
+                EventServiceServer::new(EventApi::new(
+                    services,
+                    stopping,
+                    self.event_poll_interval,
+                ))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .serve_with_incoming_shutdown(incoming, shutdown);
@@ -192,4 +212,93 @@ impl Application {
         store.close().await;
         served
     }
+}
+
+/// Connects to the database, applies migrations, loads the secrets and builds the
+/// store-proof verifiers: every use case's dependencies.
+pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Services> {
+    let store = store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    let secret = match &settings.secret_key {
+        Some(key) if !key.is_empty() => key.as_bytes().to_vec(),
+        _ => store.server_secret("code_hash_key").await?,
+    };
+    let policy = Policy {
+        session_ttl: chrono::Duration::hours(i64::from(settings.session_ttl_hours)),
+        partner_code_ttl: chrono::Duration::days(i64::from(settings.partner_code_ttl_days)),
+        throttle: ThrottlePolicy {
+            per_account: i64::from(settings.redeem_account_limit),
+            per_peer: i64::from(settings.redeem_peer_limit),
+            window: chrono::Duration::minutes(i64::from(settings.redeem_window_minutes)),
+        },
+        grace: chrono::Duration::days(i64::from(settings.grace_days)),
+        warning_window: chrono::Duration::days(i64::from(settings.expiry_warning_days)),
+        admin_token_hash: settings.admin_token.as_deref().map(token_hash),
+    };
+    Ok(Services {
+        store,
+        clock,
+        policy: Arc::new(policy),
+        code_hasher: CodeHasher::new(&secret),
+        apple: apple_verifier(settings)?.map(Arc::new),
+        play: play_verifier(settings)?.map(Arc::new),
+    })
+}
+
+/// [`open_services`] with the system clock (the command line).
+pub async fn open_services_now(settings: &Settings) -> Result<Services> {
+    open_services(settings, Arc::new(SystemClock)).await
+}
+
+fn read_config_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::Internal(format!("reading {what} {}: {e}", path.display())))
+}
+
+/// The App Store verifier, when a bundle id is configured.
+fn apple_verifier(settings: &Settings) -> Result<Option<AppleVerifier>> {
+    let Some(bundle_id) = settings.apple_bundle_id.clone().filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    let mut config = AppleConfig::with_apple_root(bundle_id, settings.apple_environment.clone());
+    if let Some(path) = &settings.apple_root_certificate {
+        let bytes = read_config_file("the App Store root certificate", path)?;
+        config.root_certificate_der = pem_or_der(&bytes)?;
+    }
+    Ok(Some(AppleVerifier::new(config)))
+}
+
+/// DER bytes from a DER or PEM certificate file.
+fn pem_or_der(bytes: &[u8]) -> Result<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(bytes.to_vec());
+    };
+    let Some(start) = text.find("-----BEGIN CERTIFICATE-----") else {
+        return Ok(bytes.to_vec());
+    };
+    let body: String = text[start + 27..]
+        .lines()
+        .take_while(|line| !line.starts_with("-----END"))
+        .collect();
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body.trim()).map_err(|e| {
+        Error::Internal(format!(
+            "the App Store root certificate is not valid PEM: {e}"
+        ))
+    })
+}
+
+/// The Play verifier, when a package name and a service account are configured.
+fn play_verifier(settings: &Settings) -> Result<Option<PlayVerifier>> {
+    let (Some(package), Some(path)) = (
+        &settings.play_package_name,
+        &settings.play_service_account_file,
+    ) else {
+        return Ok(None);
+    };
+    let key = read_config_file("the Play service account", path)?;
+    let mut config = PlayConfig::new(package.clone(), String::from_utf8_lossy(&key).into_owned());
+    config.api_base_url = settings.play_api_base_url.clone();
+    config.token_uri_override = settings.play_token_uri.clone();
+    config.accept_test_purchases = settings.play_accept_test_purchases;
+    PlayVerifier::new(config).map(Some)
 }

@@ -2,12 +2,13 @@
 //! run directly against the database.
 
 use crate::{
-    api::{context::Context, names},
-    domain::{access::Access, clock::SystemClock, redemption::ProductKeyKind},
+    api::names,
+    app::open_services_now,
+    domain::{principal::Principal, redemption::ProductKeyKind},
     error::{Error, Result},
     settings::{KeyKindArg, KeysCommand, PartnerCommand, PartnerKeyCommand, Settings},
 };
-use std::{io::Write, sync::Arc};
+use std::io::Write;
 
 /// Runs `tessera partner …`, writing what the operator needs to `out`.
 pub async fn partner(
@@ -15,35 +16,37 @@ pub async fn partner(
     command: PartnerCommand,
     out: &mut impl Write,
 ) -> Result<()> {
-    let ctx = Context::open(settings, Arc::new(SystemClock)).await?;
+    let services = open_services_now(settings).await?;
     match command {
         PartnerCommand::Create { name } => {
-            let partner = ctx.store.create_partner(name.trim(), ctx.now()).await?;
+            let partner = services.create_partner(name.trim()).await?;
             writeln!(out, "partners/{}\t{}", partner.id, partner.display_name).map_err(io)?;
         }
         PartnerCommand::Key(PartnerKeyCommand::Create { partner }) => {
-            let id = ctx.partner_id(&partner).await?;
-            let (key, api_key) = ctx.create_partner_key(id).await?;
+            let named = if partner.starts_with("partners/") {
+                Ok(names::partner("partner", &partner, Principal::Admin)?)
+            } else {
+                Err(partner.as_str())
+            };
+            let id = services.partner_named(named).await?.id;
+            let (key, api_key) = services.create_partner_key(id).await?;
             writeln!(out, "partners/{}/keys/{}", key.partner_id, key.id).map_err(io)?;
             writeln!(out, "{api_key}").map_err(io)?;
         }
         PartnerCommand::Key(PartnerKeyCommand::Revoke { key }) => {
             let (partner, key) = names::partner_key("key", &key)?;
-            ctx.store.get_partner(Access::Admin, partner).await?;
-            let key = ctx
-                .store
-                .revoke_partner_key(partner, key, ctx.now())
-                .await?;
+            services.get_partner(Principal::Admin, partner).await?;
+            let key = services.revoke_partner_key(partner, key).await?;
             writeln!(out, "partners/{}/keys/{} revoked", key.partner_id, key.id).map_err(io)?;
         }
     }
-    ctx.store.close().await;
+    services.store.close().await;
     Ok(())
 }
 
 /// Runs `tessera keys …`.
 pub async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
-    let ctx = Context::open(settings, Arc::new(SystemClock)).await?;
+    let services = open_services_now(settings).await?;
     match command {
         KeysCommand::Issue {
             plan,
@@ -56,7 +59,9 @@ pub async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
                 KeyKindArg::New => ProductKeyKind::New,
                 KeyKindArg::Renewal => ProductKeyKind::Renewal,
             };
-            let keys = ctx.issue_product_keys(&plan, count, kind, &batch).await?;
+            let keys = services
+                .issue_product_keys(&plan, count, kind, &batch)
+                .await?;
             let mut csv = String::from("product_key,plan,kind,batch\n");
             for key in &keys {
                 csv.push_str(&format!(
@@ -73,7 +78,7 @@ pub async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
             }
         }
     }
-    ctx.store.close().await;
+    services.store.close().await;
     Ok(())
 }
 

@@ -3,7 +3,7 @@ use clap::Parser;
 use tessera::{
     Application,
     settings::{Cli, Command, LogFormat},
-    store::Store,
+    store,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Keys(command) => tessera::cli::keys(&settings, command).await?,
         Command::Migrate => {
-            let store = Store::connect(&settings.database_url).await?;
+            let store = store::connect(&settings.database_url).await?;
             store.migrate().await?;
             store.close().await;
             tracing::info!("migrations applied");

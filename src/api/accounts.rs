@@ -1,42 +1,27 @@
 //! `tessera.v1.AccountService`.
 
-use super::{context::Context, convert, names};
-use crate::{
-    domain::{
-        account::{Email, Password, parse_display_name, verify_password},
-        secret::{TokenKind, new_token, token_hash},
-    },
-    error::{Error, Result},
-    proto::{self as pb, account_service_server::AccountService},
+use super::{
+    convert, names,
+    principal::{self, Account, Admin, caller},
 };
-use std::sync::LazyLock;
+use crate::{
+    domain::account::{Email, Password, parse_display_name},
+    proto::{self as pb, account_service_server::AccountService},
+    service::Services,
+};
 use tonic::{Request, Response, Status};
-
-/// A hash verified for unknown e-mails, so both failures take the same time.
-static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
-    Password::parse("decoy password for unknown accounts")
-        .and_then(|p| p.hash())
-        .unwrap_or_default()
-});
 
 /// Account sign-up, sign-in and look-up.
 #[derive(Debug, Clone)]
 pub struct AccountApi {
-    ctx: Context,
+    services: Services,
 }
 
 impl AccountApi {
-    /// The service over shared state.
-    pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+    /// The service over the use cases.
+    pub fn new(services: Services) -> Self {
+        Self { services }
     }
-}
-
-/// Runs CPU-heavy password hashing off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Internal(format!("password task failed: {e}")))
 }
 
 #[tonic::async_trait]
@@ -49,11 +34,9 @@ impl AccountService for AccountApi {
         let email = Email::parse(&req.email)?;
         let password = Password::parse(&req.password)?;
         let display_name = parse_display_name("display_name", &req.display_name, false)?;
-        let hash = blocking(move || password.hash()).await??;
         let account = self
-            .ctx
-            .store
-            .create_account(&email, &hash, &display_name, self.ctx.now())
+            .services
+            .create_account(email, password, display_name)
             .await?;
         Ok(Response::new(convert::account(account)))
     }
@@ -63,39 +46,11 @@ impl AccountService for AccountApi {
         request: Request<pb::SignInRequest>,
     ) -> Result<Response<pb::SignInResponse>, Status> {
         let req = request.into_inner();
-        let rejected = Error::Unauthenticated {
-            reason: "INVALID_CREDENTIALS",
-            message: "the e-mail or password is wrong",
-        };
-        let Ok(email) = Email::parse(&req.email) else {
-            return Err(rejected.into());
-        };
-        let found = self.ctx.store.account_credentials(&email).await?;
-        let (account_id, hash) = match found {
-            Some((id, hash)) => (Some(id), hash),
-            None => (None, DECOY_HASH.clone()),
-        };
-        let password = req.password;
-        let matches = blocking(move || verify_password(&password, &hash)).await?;
-        let account_id = account_id.filter(|_| matches).ok_or(rejected)?;
-
-        let now = self.ctx.now();
-        let token = new_token(TokenKind::Session);
-        let expires_at = now + self.ctx.session_ttl;
-        let store = &self.ctx.store;
-        store
-            .create_session(&token_hash(&token), account_id, now, expires_at)
-            .await?;
-        let account = store
-            .get_account(
-                crate::domain::access::Access::Account(account_id),
-                account_id,
-            )
-            .await?;
+        let signed_in = self.services.sign_in(&req.email, req.password).await?;
         Ok(Response::new(pb::SignInResponse {
-            session_token: token,
-            expire_time: Some(convert::timestamp(expires_at)),
-            account: Some(convert::account(account)),
+            session_token: signed_in.token,
+            expire_time: Some(convert::timestamp(signed_in.expires_at)),
+            account: Some(convert::account(signed_in.account)),
         }))
     }
 
@@ -103,11 +58,9 @@ impl AccountService for AccountApi {
         &self,
         request: Request<pb::SignOutRequest>,
     ) -> Result<Response<pb::SignOutResponse>, Status> {
-        self.ctx
-            .authenticate_as(request.metadata(), &["account"])
-            .await?;
-        let token = super::context::bearer_token(request.metadata()).unwrap_or_default();
-        self.ctx.store.delete_session(&token_hash(token)).await?;
+        principal::account(&request)?;
+        let token = principal::bearer_token(request.metadata().as_ref()).unwrap_or_default();
+        self.services.sign_out(token).await?;
         Ok(Response::new(pb::SignOutResponse {}))
     }
 
@@ -115,12 +68,9 @@ impl AccountService for AccountApi {
         &self,
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["account", "admin"])
-            .await?;
-        let id = names::account("name", &request.get_ref().name, access)?;
-        let account = self.ctx.store.get_account(access, id).await?;
+        let principal = caller::<(Account, Admin), _>(&request)?;
+        let id = names::account("name", &request.get_ref().name, principal)?;
+        let account = self.services.get_account(principal, id).await?;
         Ok(Response::new(convert::account(account)))
     }
 }

@@ -1,9 +1,12 @@
 //! Domain values to and from their proto messages.
 
-use super::names::{account_name, seat_name, subscription_name};
 use crate::{
     domain::{
         account::Account,
+        event::ActorKind,
+        names::{account as account_name, partner as partner_name, plan as plan_name, seat as seat_name, subscription as subscription_name},
+        partner::{Partner, PartnerKey, PartnerStatus},
+        principal::Principal,
         plan::{Plan, Term},
         protection::{Action, Warning},
         seat::{Platform, Seat},
@@ -29,7 +32,7 @@ pub fn plan(plan: &Plan) -> pb::Plan {
         Term::Days(n) => (0, n as i32),
     };
     pb::Plan {
-        name: format!("plans/{}", plan.code),
+        name: plan_name(plan.code),
         code: plan.code.to_owned(),
         display_name: plan.display_name.to_owned(),
         seat_limit: plan.seat_limit as i32,
@@ -50,7 +53,7 @@ pub fn account(account: Account) -> pb::Account {
             .linked_identities
             .into_iter()
             .map(|(partner, reference)| pb::LinkedIdentity {
-                partner: format!("partners/{partner}"),
+                partner: partner_name(partner),
                 reference,
             })
             .collect(),
@@ -104,7 +107,7 @@ pub fn subscription(
     pb::Subscription {
         claimed: s.account_id.is_some(),
         name: subscription_name(s.id),
-        plan: format!("plans/{}", s.plan_code),
+        plan: plan_name(&s.plan_code),
         channel: channel(s.channel) as i32,
         status: status(s.status) as i32,
         account: s.account_id.map(account_name).unwrap_or_default(),
@@ -116,7 +119,7 @@ pub fn subscription(
         cancel_at_period_end: s.cancel_at_period_end,
         partner: s
             .partner_id
-            .map(|id| format!("partners/{id}"))
+            .map(partner_name)
             .unwrap_or_default(),
         partner_reference: s.partner_reference.clone().unwrap_or_default(),
         days_left: s.days_left(now) as i32,
@@ -185,4 +188,67 @@ pub fn action(action: Action) -> pb::ActionKind {
         Action::ApplySubscription => pb::ActionKind::ApplySubscription,
         Action::RecoverPurchase => pb::ActionKind::RecoverPurchase,
     }
+}
+
+/// What `principal` sees of a subscription as of `at`: the product key only for its
+/// owner; for a partner or a device, whether it is claimed but not by whom.
+pub fn subscription_for(
+    principal: Principal,
+    subscription: Subscription,
+    at: DateTime<Utc>,
+) -> pb::Subscription {
+    let owner = matches!(principal, Principal::Account(id) if subscription.account_id == Some(id));
+    let mut view = self::subscription(subscription, at, owner);
+    if matches!(principal, Principal::Partner(_) | Principal::Device { .. }) {
+        view.account.clear();
+    }
+    view
+}
+
+/// A partner.
+pub fn partner(partner: Partner) -> pb::Partner {
+    pb::Partner {
+        name: partner_name(partner.id),
+        display_name: partner.display_name,
+        status: match partner.status {
+            PartnerStatus::Active => pb::PartnerStatus::Active,
+            PartnerStatus::Disabled => pb::PartnerStatus::Disabled,
+        } as i32,
+        create_time: Some(timestamp(partner.created_at)),
+    }
+}
+
+/// A partner's API key (never the secret).
+pub fn partner_key(key: PartnerKey) -> pb::PartnerKey {
+    pb::PartnerKey {
+        name: crate::domain::names::partner_key(key.partner_id, key.id),
+        prefix: key.prefix,
+        create_time: Some(timestamp(key.created_at)),
+        revoke_time: key.revoked_at.map(timestamp),
+    }
+}
+
+/// An actor kind.
+pub fn actor_kind(kind: ActorKind) -> pb::ActorKind {
+    match kind {
+        ActorKind::Account => pb::ActorKind::Account,
+        ActorKind::Partner => pb::ActorKind::Partner,
+        ActorKind::Admin => pb::ActorKind::Admin,
+        ActorKind::System => pb::ActorKind::System,
+    }
+}
+
+/// A timestamp from a request; `None` when unset.
+/// Errors: `InvalidArgument` on `field` for one out of range.
+pub fn time_field(
+    field: &'static str,
+    raw: Option<prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>> {
+    raw.map(|t| {
+        u32::try_from(t.nanos)
+            .ok()
+            .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+            .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+    })
+    .transpose()
 }

@@ -3,14 +3,20 @@
 //! of other replicas' commits wake it at once; it also polls now and then, in case a
 //! notice was lost.
 
-use super::{context::Context, convert, names, subscriptions::view_at};
+use super::{
+    convert::{self, subscription_for},
+    names,
+    principal::{Admin, Partner, caller},
+};
 use crate::{
     domain::{
-        access::Access,
         event::{ActorKind, Event, EventFilter, EventType},
+        names::subscription as subscription_name,
+        principal::Principal,
     },
     error::{Error, Result},
     proto::{self as pb, event_service_server::EventService},
+    service::Services,
 };
 use std::{future::Future, pin::Pin};
 use tokio::sync::{mpsc, watch};
@@ -25,15 +31,25 @@ const BATCH: i64 = 500;
 /// The event stream.
 #[derive(Debug, Clone)]
 pub struct EventApi {
-    ctx: Context,
+    services: Services,
     stopping: watch::Receiver<bool>,
+    poll_interval: std::time::Duration,
 }
 
 impl EventApi {
     /// The service over shared state; streams end when `stopping` turns true, so that a
     /// graceful shutdown is not held up by watchers.
-    pub fn new(ctx: Context, stopping: watch::Receiver<bool>) -> Self {
-        Self { ctx, stopping }
+    /// A caught-up watcher looks for commits it was not told of every `poll_interval`.
+    pub fn new(
+        services: Services,
+        stopping: watch::Receiver<bool>,
+        poll_interval: std::time::Duration,
+    ) -> Self {
+        Self {
+            services,
+            stopping,
+            poll_interval,
+        }
     }
 }
 
@@ -112,8 +128,8 @@ fn filter(request: &pb::WatchEventsRequest) -> Result<EventFilter> {
 }
 
 /// What `access` sees of an event: partners get counts, never seats.
-fn view(access: Access, event: Event) -> pb::Event {
-    let partner = matches!(access, Access::Partner(_));
+fn view(principal: Principal, event: Event) -> pb::Event {
+    let partner = matches!(principal, Principal::Partner(_));
     // Partners learn that a customer acted, never which account it was.
     let actor = match (event.actor.kind, &event.actor.id) {
         (ActorKind::Account, Some(id)) if !partner => format!("accounts/{id}"),
@@ -123,17 +139,16 @@ fn view(access: Access, event: Event) -> pb::Event {
     pb::Event {
         sequence: event.seq,
         r#type: event_type_proto(event.event_type) as i32,
-        subscription: names::subscription_name(event.subscription.id),
+        subscription: subscription_name(event.subscription.id),
         create_time: Some(convert::timestamp(event.created_at)),
-        actor_kind: match event.actor.kind {
-            ActorKind::Account => pb::ActorKind::Account,
-            ActorKind::Partner => pb::ActorKind::Partner,
-            ActorKind::Admin => pb::ActorKind::Admin,
-            ActorKind::System => pb::ActorKind::System,
-        } as i32,
+        actor_kind: convert::actor_kind(event.actor.kind) as i32,
         actor,
         request_id: event.request_id.unwrap_or_default(),
-        subscription_state: Some(view_at(access, event.subscription, event.created_at)),
+        subscription_state: Some(subscription_for(
+            principal,
+            event.subscription,
+            event.created_at,
+        )),
         seat: if partner {
             None
         } else {
@@ -181,14 +196,11 @@ impl EventService for EventApi {
         &self,
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["admin", "partner"])
-            .await?;
+        let principal = caller::<(Admin, Partner), _>(&request)?;
         let mut filter = filter(request.get_ref())?;
-        let store = self.ctx.store.clone();
-        let poll_interval = self.ctx.event_poll_interval;
-        let notifier = store.event_notifier();
+        let services = self.services.clone();
+        let poll_interval = self.poll_interval;
+        let notifier = services.commits();
         let mut stopping = self.stopping.clone();
         let (sender, receiver) = mpsc::channel(BATCH as usize);
         tokio::spawn(async move {
@@ -197,7 +209,7 @@ impl EventService for EventApi {
                 let committed = notifier.notified();
                 tokio::pin!(committed);
                 committed.as_mut().enable();
-                let (events, scanned_to) = match store.events_after(access, &filter, BATCH).await {
+                let (events, scanned_to) = match services.events_after(principal, &filter, BATCH).await {
                     Ok(batch) => batch,
                     Err(error) => {
                         let _ = sender.send(Err(error.into())).await;
@@ -206,7 +218,7 @@ impl EventService for EventApi {
                 };
                 for event in events {
                     let message = pb::WatchEventsResponse {
-                        event: Some(view(access, event)),
+                        event: Some(view(principal, event)),
                     };
                     tokio::select! {
                         sent = sender.send(Ok(message)) => if sent.is_err() { return },

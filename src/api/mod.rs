@@ -1,17 +1,15 @@
-//! The gRPC edge: authentication, request validation, conversion and status mapping.
-//! Every handler is validate → principal → store call → convert.
+//! The gRPC edge: one service struct per proto service, each handler in one shape —
+//! validate the request, take the principal (authenticated by [`principal`]'s layer, its
+//! roles stated as types), call one use case of [`crate::service`], convert the answer.
+//! Errors become statuses in one place, [`status`].
 
 pub mod accounts;
-pub mod carrier;
-pub mod context;
 pub mod convert;
 pub mod events;
 pub mod names;
-pub mod operations;
 pub mod partners;
+pub mod principal;
 pub mod product_keys;
-pub mod redemption;
-pub mod restore;
 pub mod seats;
 pub mod status;
 pub mod subscriptions;

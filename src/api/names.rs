@@ -2,7 +2,7 @@
 //! parsed into ids, with the field named on failure.
 
 use crate::{
-    domain::access::Access,
+    domain::principal::Principal,
     error::{Error, Result},
 };
 use uuid::Uuid;
@@ -13,11 +13,11 @@ fn id(field: &'static str, raw: &str, what: &str) -> Result<Uuid> {
 }
 
 /// `accounts/{id}`, or `accounts/me` for an account session.
-pub fn account(field: &'static str, name: &str, access: Access) -> Result<Uuid> {
+pub fn account(field: &'static str, name: &str, principal: Principal) -> Result<Uuid> {
     const FORM: &str = "accounts/{account_id}";
     match name.strip_prefix("accounts/") {
-        Some("me") => match access {
-            Access::Account(own) => Ok(own),
+        Some("me") => match principal {
+            Principal::Account(own) => Ok(own),
             _ => Err(Error::invalid(
                 field,
                 "accounts/me needs an account session",
@@ -58,10 +58,10 @@ pub fn seat(field: &'static str, name: &str) -> Result<(Uuid, Uuid)> {
 }
 
 /// `partners/{id}`, or `partners/me` for a partner.
-pub fn partner(field: &'static str, name: &str, access: Access) -> Result<Uuid> {
+pub fn partner(field: &'static str, name: &str, principal: Principal) -> Result<Uuid> {
     const FORM: &str = "partners/{partner_id}";
-    match (name.strip_prefix("partners/"), access) {
-        (Some("me"), Access::Partner(own)) => Ok(own),
+    match (name.strip_prefix("partners/"), principal) {
+        (Some("me"), Principal::Partner(own)) => Ok(own),
         (Some(raw), _) => id(field, raw, FORM),
         (None, _) if name.is_empty() => Err(Error::invalid(field, "is required")),
         (None, _) => Err(Error::invalid(
@@ -80,24 +80,10 @@ pub fn partner_key(field: &'static str, name: &str) -> Result<(Uuid, Uuid)> {
     Ok((id(field, partner, FORM)?, id(field, key, FORM)?))
 }
 
-/// The name of an account.
-pub fn account_name(id: Uuid) -> String {
-    format!("accounts/{id}")
-}
-
-/// The name of a subscription.
-pub fn subscription_name(id: Uuid) -> String {
-    format!("subscriptions/{id}")
-}
-
-/// The name of a seat.
-pub fn seat_name(subscription_id: Uuid, seat_id: Uuid) -> String {
-    format!("subscriptions/{subscription_id}/seats/{seat_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::names::{seat as seat_name, subscription as subscription_name};
 
     #[test]
     fn names_round_trip_and_garbage_names_the_field() {
@@ -114,9 +100,9 @@ mod tests {
         ));
         assert!(seat("name", "subscriptions/x/seats").is_err());
         assert_eq!(
-            account("name", "accounts/me", Access::Account(s)).unwrap(),
+            account("name", "accounts/me", Principal::Account(s)).unwrap(),
             s
         );
-        assert!(account("name", "accounts/me", Access::Admin).is_err());
+        assert!(account("name", "accounts/me", Principal::Admin).is_err());
     }
 }

@@ -1,49 +1,28 @@
 //! `tessera.v1.PartnerService`: partners and their API keys. Admin only, except that a
 //! partner may read itself.
 
-use super::{context::Context, convert::timestamp, names};
+use super::{
+    convert, names,
+    principal::{Admin, Partner, caller},
+};
 use crate::{
-    domain::{
-        account::parse_display_name,
-        page::PageRequest,
-        partner::{Partner, PartnerKey, PartnerStatus},
-    },
+    domain::{account::parse_display_name, page::PageRequest, partner::PartnerStatus},
     error::Error,
     proto::{self as pb, partner_service_server::PartnerService},
+    service::Services,
 };
 use tonic::{Request, Response, Status};
 
 /// Partners and API keys.
 #[derive(Debug, Clone)]
 pub struct PartnerApi {
-    ctx: Context,
+    services: Services,
 }
 
 impl PartnerApi {
-    /// The service over shared state.
-    pub fn new(ctx: Context) -> Self {
-        Self { ctx }
-    }
-}
-
-fn partner_view(partner: Partner) -> pb::Partner {
-    pb::Partner {
-        name: format!("partners/{}", partner.id),
-        display_name: partner.display_name,
-        status: match partner.status {
-            PartnerStatus::Active => pb::PartnerStatus::Active,
-            PartnerStatus::Disabled => pb::PartnerStatus::Disabled,
-        } as i32,
-        create_time: Some(timestamp(partner.created_at)),
-    }
-}
-
-fn key_view(key: PartnerKey) -> pb::PartnerKey {
-    pb::PartnerKey {
-        name: format!("partners/{}/keys/{}", key.partner_id, key.id),
-        prefix: key.prefix,
-        create_time: Some(timestamp(key.created_at)),
-        revoke_time: key.revoked_at.map(timestamp),
+    /// The service over the use cases.
+    pub fn new(services: Services) -> Self {
+        Self { services }
     }
 }
 
@@ -53,39 +32,32 @@ impl PartnerService for PartnerApi {
         &self,
         request: Request<pb::CreatePartnerRequest>,
     ) -> Result<Response<pb::Partner>, Status> {
-        self.ctx
-            .authenticate_as(request.metadata(), &["admin"])
-            .await?;
+        caller::<(Admin,), _>(&request)?;
         let name = parse_display_name("display_name", &request.get_ref().display_name, true)?;
-        let partner = self.ctx.store.create_partner(&name, self.ctx.now()).await?;
-        Ok(Response::new(partner_view(partner)))
+        let partner = self.services.create_partner(&name).await?;
+        Ok(Response::new(convert::partner(partner)))
     }
 
     async fn get_partner(
         &self,
         request: Request<pb::GetPartnerRequest>,
     ) -> Result<Response<pb::Partner>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["admin", "partner"])
-            .await?;
-        let id = names::partner("name", &request.get_ref().name, access)?;
-        let partner = self.ctx.store.get_partner(access, id).await?;
-        Ok(Response::new(partner_view(partner)))
+        let principal = caller::<(Admin, Partner), _>(&request)?;
+        let id = names::partner("name", &request.get_ref().name, principal)?;
+        let partner = self.services.get_partner(principal, id).await?;
+        Ok(Response::new(convert::partner(partner)))
     }
 
     async fn list_partners(
         &self,
         request: Request<pb::ListPartnersRequest>,
     ) -> Result<Response<pb::ListPartnersResponse>, Status> {
-        self.ctx
-            .authenticate_as(request.metadata(), &["admin"])
-            .await?;
+        caller::<(Admin,), _>(&request)?;
         let req = request.into_inner();
         let page = PageRequest::parse(req.page_size, &req.page_token)?;
-        let page = self.ctx.store.list_partners(&page).await?;
+        let page = self.services.list_partners(&page).await?;
         Ok(Response::new(pb::ListPartnersResponse {
-            partners: page.items.into_iter().map(partner_view).collect(),
+            partners: page.items.into_iter().map(convert::partner).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -94,15 +66,12 @@ impl PartnerService for PartnerApi {
         &self,
         request: Request<pb::UpdatePartnerRequest>,
     ) -> Result<Response<pb::Partner>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["admin"])
-            .await?;
+        let principal = caller::<(Admin,), _>(&request)?;
         let req = request.into_inner();
         let partner = req
             .partner
             .ok_or_else(|| Error::invalid("partner", "is required"))?;
-        let id = names::partner("partner.name", &partner.name, access)?;
+        let id = names::partner("partner.name", &partner.name, principal)?;
         let paths = req.update_mask.map(|mask| mask.paths).unwrap_or_default();
         if paths.is_empty() {
             return Err(Error::invalid("update_mask", "must name the fields to update").into());
@@ -140,25 +109,21 @@ impl PartnerService for PartnerApi {
             }
         }
         let updated = self
-            .ctx
-            .store
-            .update_partner(id, display_name.as_deref(), status)
+            .services
+            .update_partner(id, display_name, status)
             .await?;
-        Ok(Response::new(partner_view(updated)))
+        Ok(Response::new(convert::partner(updated)))
     }
 
     async fn create_partner_key(
         &self,
         request: Request<pb::CreatePartnerKeyRequest>,
     ) -> Result<Response<pb::CreatePartnerKeyResponse>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["admin"])
-            .await?;
-        let id = names::partner("parent", &request.get_ref().parent, access)?;
-        let (key, api_key) = self.ctx.create_partner_key(id).await?;
+        let principal = caller::<(Admin,), _>(&request)?;
+        let id = names::partner("parent", &request.get_ref().parent, principal)?;
+        let (key, api_key) = self.services.create_partner_key(id).await?;
         Ok(Response::new(pb::CreatePartnerKeyResponse {
-            key: Some(key_view(key)),
+            key: Some(convert::partner_key(key)),
             api_key,
         }))
     }
@@ -167,15 +132,9 @@ impl PartnerService for PartnerApi {
         &self,
         request: Request<pb::RevokePartnerKeyRequest>,
     ) -> Result<Response<pb::PartnerKey>, Status> {
-        self.ctx
-            .authenticate_as(request.metadata(), &["admin"])
-            .await?;
+        caller::<(Admin,), _>(&request)?;
         let (partner, key) = names::partner_key("name", &request.get_ref().name)?;
-        let key = self
-            .ctx
-            .store
-            .revoke_partner_key(partner, key, self.ctx.now())
-            .await?;
-        Ok(Response::new(key_view(key)))
+        let key = self.services.revoke_partner_key(partner, key).await?;
+        Ok(Response::new(convert::partner_key(key)))
     }
 }

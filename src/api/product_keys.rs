@@ -1,23 +1,27 @@
 //! `tessera.v1.ProductKeyService`: issuing and redeeming retail product keys.
 
-use super::{context::Context, redemption};
+use super::{
+    convert, names,
+    principal::{self, Admin, caller},
+};
 use crate::{
-    domain::redemption::ProductKeyKind,
+    domain::{codes::CodeKind, principal::Principal, redemption::ProductKeyKind},
     error::Error,
     proto::{self as pb, product_key_service_server::ProductKeyService},
+    service::Services,
 };
 use tonic::{Request, Response, Status};
 
 /// Product keys.
 #[derive(Debug, Clone)]
 pub struct ProductKeyApi {
-    ctx: Context,
+    services: Services,
 }
 
 impl ProductKeyApi {
-    /// The service over shared state.
-    pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+    /// The service over the use cases.
+    pub fn new(services: Services) -> Self {
+        Self { services }
     }
 }
 
@@ -27,9 +31,7 @@ impl ProductKeyService for ProductKeyApi {
         &self,
         request: Request<pb::IssueProductKeysRequest>,
     ) -> Result<Response<pb::IssueProductKeysResponse>, Status> {
-        self.ctx
-            .authenticate_as(request.metadata(), &["admin"])
-            .await?;
+        caller::<(Admin,), _>(&request)?;
         let req = request.into_inner();
         if req.plan.is_empty() {
             return Err(Error::invalid("plan", "is required").into());
@@ -41,7 +43,7 @@ impl ProductKeyService for ProductKeyApi {
         };
         let count = u32::try_from(req.count).unwrap_or(0);
         let product_keys = self
-            .ctx
+            .services
             .issue_product_keys(&req.plan, count, kind, &req.batch_label)
             .await?;
         Ok(Response::new(pb::IssueProductKeysResponse { product_keys }))
@@ -51,6 +53,23 @@ impl ProductKeyService for ProductKeyApi {
         &self,
         request: Request<pb::RedeemProductKeyRequest>,
     ) -> Result<Response<pb::Subscription>, Status> {
-        redemption::redeem_product_key(&self.ctx, request).await
+        let account_id = principal::account(&request)?;
+        let peer = request.remote_addr().map(|addr| addr.ip());
+        let req = request.into_inner();
+        let key = CodeKind::ProductKey.parse(&req.product_key)?;
+        let target = match req.subscription.as_str() {
+            "" => None,
+            name => Some(names::subscription("subscription", name)?),
+        };
+        let subscription = self
+            .services
+            .redeem_product_key(account_id, &key, target, peer)
+            .await?;
+        let now = self.services.now();
+        Ok(Response::new(convert::subscription_for(
+            Principal::Account(account_id),
+            subscription,
+            now,
+        )))
     }
 }

@@ -1,30 +1,33 @@
 //! `tessera.v1.SeatService`.
 
-use super::{context::Context, convert, names, subscriptions};
+use super::{
+    convert::{self, subscription_for},
+    names,
+    principal::{Account, Admin, Device, caller},
+};
 use crate::{
     domain::{
-        access::Access,
         account::parse_display_name,
         page::PageRequest,
-        protection,
+        principal::Principal,
+        protection::Action,
         seat::{NewSeat, parse_device_id},
-        secret::{TokenKind, new_token, token_hash},
     },
-    error::Error,
     proto::{self as pb, seat_service_server::SeatService},
+    service::Services,
 };
 use tonic::{Request, Response, Status};
 
 /// Seats and device check-ins.
 #[derive(Debug, Clone)]
 pub struct SeatApi {
-    ctx: Context,
+    services: Services,
 }
 
 impl SeatApi {
-    /// The service over shared state.
-    pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+    /// The service over the use cases.
+    pub fn new(services: Services) -> Self {
+        Self { services }
     }
 }
 
@@ -34,33 +37,22 @@ impl SeatService for SeatApi {
         &self,
         request: Request<pb::ActivateSeatRequest>,
     ) -> Result<Response<pb::ActivateSeatResponse>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["account", "admin"])
-            .await?;
+        let principal = caller::<(Account, Admin), _>(&request)?;
         let req = request.into_inner();
         let subscription_id = names::subscription("parent", &req.parent)?;
-        let new = NewSeat {
+        let device = NewSeat {
             device_id: parse_device_id(&req.device_id)?,
             platform: convert::platform("platform", req.platform)?,
             display_name: parse_display_name("display_name", &req.display_name, true)?,
         };
-        let device_token = new_token(TokenKind::Device);
-        let (seat, newly_taken) = self
-            .ctx
-            .store
-            .activate_seat(
-                access,
-                subscription_id,
-                &new,
-                &token_hash(&device_token),
-                self.ctx.now(),
-            )
+        let activation = self
+            .services
+            .activate_seat(principal, subscription_id, device)
             .await?;
-        tracing::info!(%subscription_id, newly_taken, "seat activated");
+        tracing::info!(%subscription_id, newly_taken = activation.newly_taken, "seat activated");
         Ok(Response::new(pb::ActivateSeatResponse {
-            seat: Some(convert::seat(seat)),
-            device_token,
+            seat: Some(convert::seat(activation.seat)),
+            device_token: activation.device_token,
         }))
     }
 
@@ -68,15 +60,11 @@ impl SeatService for SeatApi {
         &self,
         request: Request<pb::DeactivateSeatRequest>,
     ) -> Result<Response<pb::Seat>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["account", "admin", "device"])
-            .await?;
+        let principal = caller::<(Account, Admin, Device), _>(&request)?;
         let (subscription_id, seat_id) = names::seat("name", &request.get_ref().name)?;
         let seat = self
-            .ctx
-            .store
-            .deactivate_seat(access, subscription_id, seat_id, self.ctx.now())
+            .services
+            .deactivate_seat(principal, subscription_id, seat_id)
             .await?;
         Ok(Response::new(convert::seat(seat)))
     }
@@ -85,17 +73,13 @@ impl SeatService for SeatApi {
         &self,
         request: Request<pb::ListSeatsRequest>,
     ) -> Result<Response<pb::ListSeatsResponse>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["account", "admin"])
-            .await?;
+        let principal = caller::<(Account, Admin), _>(&request)?;
         let req = request.into_inner();
         let subscription_id = names::subscription("parent", &req.parent)?;
         let page = PageRequest::parse(req.page_size, &req.page_token)?;
         let page = self
-            .ctx
-            .store
-            .list_seats(access, subscription_id, req.show_deactivated, &page)
+            .services
+            .list_seats(principal, subscription_id, req.show_deactivated, &page)
             .await?;
         Ok(Response::new(pb::ListSeatsResponse {
             seats: page.items.into_iter().map(convert::seat).collect(),
@@ -107,54 +91,35 @@ impl SeatService for SeatApi {
         &self,
         request: Request<pb::CheckProtectionRequest>,
     ) -> Result<Response<pb::CheckProtectionResponse>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["device"])
-            .await?;
-        let Access::Device {
+        let principal = caller::<(Device,), _>(&request)?;
+        let Principal::Device {
             seat_id,
             subscription_id,
             ..
-        } = access
+        } = principal
         else {
-            return Err(Error::Internal("device principal expected".to_owned()).into());
+            unreachable!("the role check admits only devices");
         };
-        let now = self.ctx.now();
-        let (seat, subscription) = self
-            .ctx
-            .store
-            .check_in(seat_id, subscription_id, now)
+        let now = self.services.now();
+        let report = self
+            .services
+            .check_protection(seat_id, subscription_id)
             .await?;
-        // A removed device learns that it is not protected, and nothing of the account.
-        let alternatives = match subscription.account_id.filter(|_| seat.is_active()) {
-            Some(account) => {
-                self.ctx
-                    .store
-                    .subscriptions_with_free_seat(account, subscription.id)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        let verdict = protection::judge(
-            &seat,
-            &subscription,
-            now,
-            self.ctx.warning_window,
-            self.ctx.grace,
-            !alternatives.is_empty(),
-        );
-        let alternatives: Vec<_> = alternatives
+        let subscription = report.subscription;
+        let alternatives: Vec<_> = report
+            .alternatives
             .into_iter()
             .map(|s| convert::subscription(s, now, false))
             .collect();
         Ok(Response::new(pb::CheckProtectionResponse {
-            protected: verdict.protected,
+            protected: report.verdict.protected,
             status: convert::status(subscription.status) as i32,
             end_time: Some(convert::timestamp(subscription.term_end)),
             days_left: subscription.days_left(now) as i32,
-            seat: Some(convert::seat(seat)),
-            subscription: Some(subscriptions::view_at(access, subscription, now)),
-            warnings: verdict
+            seat: Some(convert::seat(report.seat)),
+            subscription: Some(subscription_for(principal, subscription, now)),
+            warnings: report
+                .verdict
                 .warning
                 .into_iter()
                 .map(|(kind, message, days)| pb::ProtectionWarning {
@@ -163,12 +128,13 @@ impl SeatService for SeatApi {
                     days: days as i32,
                 })
                 .collect(),
-            actions: verdict
+            actions: report
+                .verdict
                 .actions
                 .into_iter()
                 .map(|action| pb::ProtectionAction {
                     kind: convert::action(action) as i32,
-                    subscriptions: if action == protection::Action::ApplySubscription {
+                    subscriptions: if action == Action::ApplySubscription {
                         alternatives.clone()
                     } else {
                         Vec::new()
@@ -182,17 +148,13 @@ impl SeatService for SeatApi {
         &self,
         request: Request<pb::ApplySubscriptionRequest>,
     ) -> Result<Response<pb::ApplySubscriptionResponse>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["device", "account", "admin"])
-            .await?;
+        let principal = caller::<(Device, Account, Admin), _>(&request)?;
         let req = request.get_ref();
         let (from, seat_id) = names::seat("seat", &req.seat)?;
         let to = names::subscription("subscription", &req.subscription)?;
         let seat = self
-            .ctx
-            .store
-            .apply_subscription(access, from, seat_id, to, self.ctx.now())
+            .services
+            .apply_subscription(principal, from, seat_id, to)
             .await?;
         Ok(Response::new(pb::ApplySubscriptionResponse {
             seat: Some(convert::seat(seat)),

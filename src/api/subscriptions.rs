@@ -1,89 +1,49 @@
-//! `tessera.v1.SubscriptionService`.
+//! `tessera.v1.SubscriptionService`: plans, subscriptions, the carrier lifecycle,
+//! redemption of partner codes, store restores and the double-coverage check.
 
-use super::{carrier, context::Context, convert, names, redemption, restore};
+use super::{
+    convert::{self, subscription_for, time_field},
+    names,
+    principal::{self, Account, Admin, Partner, anyone, caller},
+};
 use crate::{
     domain::{
-        access::Access,
-        idempotency::IdempotencyKey,
+        codes::CodeKind,
+        idempotency::Answer,
         page::PageRequest,
         plan::{self, CATALOG},
-        subscription::{Channel, Subscription, SubscriptionFilter},
+        principal::Principal,
+        purchase::StoreKind,
+        subscription::{DowngradePolicy, Renewal, Subscription},
     },
-    error::{Error, Result},
+    error::Error,
     proto::{self as pb, subscription_service_server::SubscriptionService},
-    store::{Answer, NewSubscription},
+    service::{Services, idempotency::Method},
 };
-use chrono::{DateTime, Utc};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
 /// Plans and subscriptions.
 #[derive(Debug, Clone)]
 pub struct SubscriptionApi {
-    ctx: Context,
+    services: Services,
 }
 
 impl SubscriptionApi {
-    /// The service over shared state.
-    pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+    /// The service over the use cases.
+    pub fn new(services: Services) -> Self {
+        Self { services }
     }
 
-    /// What `access` sees of a subscription.
-    pub(super) fn view(&self, access: Access, subscription: Subscription) -> pb::Subscription {
-        view(&self.ctx, access, subscription)
+    /// What `principal` sees of a subscription now.
+    fn view(&self, principal: Principal, subscription: Subscription) -> pb::Subscription {
+        subscription_for(principal, subscription, self.services.now())
     }
 }
 
-/// What `access` sees of a subscription now.
-pub(super) fn view(ctx: &Context, access: Access, subscription: Subscription) -> pb::Subscription {
-    view_at(access, subscription, ctx.now())
-}
-
-/// What `access` sees of an idempotent change's subscription, as first answered.
-pub(super) fn view_answer(access: Access, answer: Answer<Subscription>) -> pb::Subscription {
-    view_at(access, answer.value, answer.answered_at)
-}
-
-/// What `access` sees of a subscription as of `at`: the product key only for its owner;
-/// for a partner or a device, whether it is claimed but not by whom.
-pub(super) fn view_at(
-    access: Access,
-    subscription: Subscription,
-    at: DateTime<Utc>,
-) -> pb::Subscription {
-    let owner = matches!(access, Access::Account(id) if subscription.account_id == Some(id));
-    let mut view = convert::subscription(subscription, at, owner);
-    if matches!(access, Access::Partner(_) | Access::Device { .. }) {
-        view.account.clear();
-    }
-    view
-}
-
-/// The idempotency key of a request, if it carries a request id. Partners must send
-/// one with every change.
-pub(super) fn idempotency_key<M: Message>(
-    access: Access,
-    method: &str,
-    request_id: &str,
-    request: &M,
-) -> Result<Option<IdempotencyKey>> {
-    if request_id.is_empty() {
-        if matches!(access, Access::Partner(_)) {
-            return Err(Error::invalid(
-                "request_id",
-                "is required for partner calls",
-            ));
-        }
-        return Ok(None);
-    }
-    IdempotencyKey::new(
-        access.idempotency_scope(),
-        request_id,
-        method,
-        &request.encode_to_vec(),
-    )
-    .map(Some)
+/// What `principal` sees of an idempotent change's subscription, as first answered.
+fn answered(principal: Principal, answer: Answer<Subscription>) -> pb::Subscription {
+    subscription_for(principal, answer.value, answer.answered_at)
 }
 
 #[tonic::async_trait]
@@ -101,74 +61,46 @@ impl SubscriptionService for SubscriptionApi {
         &self,
         request: Request<pb::CreateSubscriptionRequest>,
     ) -> Result<Response<pb::Subscription>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["admin"])
-            .await?;
+        let principal = caller::<(Admin,), _>(&request)?;
         let req = request.into_inner();
-        let account_id = names::account("parent", &req.parent, access)?;
+        let account_id = names::account("parent", &req.parent, principal)?;
         let plan = plan::parse("plan", &req.plan)?;
-        if req.request_id.is_empty() {
-            return Err(Error::invalid("request_id", "is required").into());
-        }
-        let key = idempotency_key(access, "CreateSubscription", &req.request_id, &req)?;
-        let store = &self.ctx.store;
-        store.get_account(access, account_id).await?;
-        let now = self.ctx.now();
-        let new = NewSubscription {
-            plan,
-            channel: Channel::Direct,
-            account_id: Some(account_id),
-            auto_renew: req.auto_renew,
-            term_start: now,
-            term_end: None,
-            partner_id: None,
-            partner_reference: None,
-            product_key: None,
-        };
-        let answer = store
-            .create_subscription(access, new, key.as_ref(), now)
+        let key = Method::CreateSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let answer = self
+            .services
+            .create_subscription(principal, account_id, plan, req.auto_renew, key.as_ref())
             .await?;
-        Ok(Response::new(view_answer(access, answer)))
+        Ok(Response::new(answered(principal, answer)))
     }
 
     async fn get_subscription(
         &self,
         request: Request<pb::GetSubscriptionRequest>,
     ) -> Result<Response<pb::Subscription>, Status> {
-        let access = self.ctx.authenticate(request.metadata()).await?;
+        let principal = anyone(&request)?;
         let id = names::subscription("name", &request.get_ref().name)?;
-        let subscription = self.ctx.store.get_subscription(access, id).await?;
-        Ok(Response::new(self.view(access, subscription)))
+        let subscription = self.services.get_subscription(principal, id).await?;
+        Ok(Response::new(self.view(principal, subscription)))
     }
 
     async fn list_subscriptions(
         &self,
         request: Request<pb::ListSubscriptionsRequest>,
     ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["account", "admin"])
-            .await?;
+        let principal = caller::<(Account, Admin), _>(&request)?;
         let req = request.into_inner();
-        let account_id = names::account("parent", &req.parent, access)?;
+        let account_id = names::account("parent", &req.parent, principal)?;
         let page = PageRequest::parse(req.page_size, &req.page_token)?;
-        let filter = SubscriptionFilter {
-            status: convert::status_filter("status", req.status)?,
-        };
-        if matches!(access, Access::Account(own) if own != account_id) {
-            return Err(Error::NotFound("account").into());
-        }
+        let status = convert::status_filter("status", req.status)?;
         let page = self
-            .ctx
-            .store
-            .list_account_subscriptions(access, account_id, filter, &page)
+            .services
+            .list_subscriptions(principal, account_id, status, &page)
             .await?;
         Ok(Response::new(pb::ListSubscriptionsResponse {
             subscriptions: page
                 .items
                 .into_iter()
-                .map(|s| self.view(access, s))
+                .map(|s| self.view(principal, s))
                 .collect(),
             next_page_token: page.next_page_token,
         }))
@@ -178,10 +110,7 @@ impl SubscriptionService for SubscriptionApi {
         &self,
         request: Request<pb::UpdateSubscriptionRequest>,
     ) -> Result<Response<pb::Subscription>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["account", "admin"])
-            .await?;
+        let principal = caller::<(Account, Admin), _>(&request)?;
         let req = request.into_inner();
         let subscription = req
             .subscription
@@ -199,103 +128,254 @@ impl SubscriptionService for SubscriptionApi {
             .into());
         }
         let updated = self
-            .ctx
-            .store
-            .set_auto_renew(access, id, subscription.auto_renew, self.ctx.now())
+            .services
+            .set_auto_renew(principal, id, subscription.auto_renew)
             .await?;
-        Ok(Response::new(self.view(access, updated)))
-    }
-
-    async fn provision_subscription(
-        &self,
-        request: Request<pb::ProvisionSubscriptionRequest>,
-    ) -> Result<Response<pb::ProvisionSubscriptionResponse>, Status> {
-        carrier::provision(&self.ctx, request).await
-    }
-
-    async fn list_partner_subscriptions(
-        &self,
-        request: Request<pb::ListPartnerSubscriptionsRequest>,
-    ) -> Result<Response<pb::ListPartnerSubscriptionsResponse>, Status> {
-        carrier::list(&self.ctx, request).await
-    }
-
-    async fn change_plan(
-        &self,
-        request: Request<pb::ChangePlanRequest>,
-    ) -> Result<Response<pb::ChangePlanResponse>, Status> {
-        carrier::change_plan(&self.ctx, request).await
-    }
-
-    async fn suspend_subscription(
-        &self,
-        request: Request<pb::SuspendSubscriptionRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let req = request.get_ref();
-        let (name, request_id) = (req.name.clone(), req.request_id.clone());
-        carrier::set_suspended(&self.ctx, request, &name, &request_id, true).await
-    }
-
-    async fn resume_subscription(
-        &self,
-        request: Request<pb::ResumeSubscriptionRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        let req = request.get_ref();
-        let (name, request_id) = (req.name.clone(), req.request_id.clone());
-        carrier::set_suspended(&self.ctx, request, &name, &request_id, false).await
-    }
-
-    async fn renew_subscription(
-        &self,
-        request: Request<pb::RenewSubscriptionRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        carrier::renew(&self.ctx, request).await
-    }
-
-    async fn reissue_partner_code(
-        &self,
-        request: Request<pb::ReissuePartnerCodeRequest>,
-    ) -> Result<Response<pb::ReissuePartnerCodeResponse>, Status> {
-        carrier::reissue_code(&self.ctx, request).await
-    }
-
-    async fn redeem_partner_code(
-        &self,
-        request: Request<pb::RedeemPartnerCodeRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        redemption::redeem_partner_code(&self.ctx, request).await
-    }
-
-    async fn check_overlap(
-        &self,
-        request: Request<pb::CheckOverlapRequest>,
-    ) -> Result<Response<pb::CheckOverlapResponse>, Status> {
-        restore::check_overlap(&self.ctx, request).await
-    }
-
-    async fn restore_store_purchase(
-        &self,
-        request: Request<pb::RestoreStorePurchaseRequest>,
-    ) -> Result<Response<pb::Subscription>, Status> {
-        restore::restore_store_purchase(&self.ctx, request).await
+        Ok(Response::new(self.view(principal, updated)))
     }
 
     async fn cancel_subscription(
         &self,
         request: Request<pb::CancelSubscriptionRequest>,
     ) -> Result<Response<pb::Subscription>, Status> {
-        let access = self
-            .ctx
-            .authenticate_as(request.metadata(), &["account", "admin", "partner"])
-            .await?;
+        let principal = caller::<(Account, Admin, Partner), _>(&request)?;
         let req = request.into_inner();
         let id = names::subscription("name", &req.name)?;
-        let key = idempotency_key(access, "CancelSubscription", &req.request_id, &req)?;
-        let cancelled = self
-            .ctx
-            .store
-            .cancel_subscription(access, id, req.immediately, key.as_ref(), self.ctx.now())
+        let key = Method::CancelSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let answer = self
+            .services
+            .cancel_subscription(principal, id, req.immediately, key.as_ref())
             .await?;
-        Ok(Response::new(view_answer(access, cancelled)))
+        Ok(Response::new(answered(principal, answer)))
+    }
+
+    async fn provision_subscription(
+        &self,
+        request: Request<pb::ProvisionSubscriptionRequest>,
+    ) -> Result<Response<pb::ProvisionSubscriptionResponse>, Status> {
+        let partner_id = principal::partner(&request)?;
+        let principal = Principal::Partner(partner_id);
+        let req = request.into_inner();
+        let reference = req.partner_reference.trim();
+        if reference.is_empty() || reference.len() > 128 || reference.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                "partner_reference",
+                "must be 1 to 128 characters without control characters",
+            )
+            .into());
+        }
+        let plan = plan::parse("plan", &req.plan)?;
+        let key =
+            Method::ProvisionSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let start = time_field("start_time", req.start_time)?;
+        let answer = self
+            .services
+            .provision_subscription(partner_id, reference.to_owned(), plan, start, key.as_ref())
+            .await?;
+        let provisioned = answer.value;
+        Ok(Response::new(pb::ProvisionSubscriptionResponse {
+            subscription: Some(subscription_for(
+                principal,
+                provisioned.subscription,
+                answer.answered_at,
+            )),
+            partner_code: provisioned.partner_code,
+            partner_code_expire_time: Some(convert::timestamp(provisioned.code_expires_at)),
+        }))
+    }
+
+    async fn list_partner_subscriptions(
+        &self,
+        request: Request<pb::ListPartnerSubscriptionsRequest>,
+    ) -> Result<Response<pb::ListPartnerSubscriptionsResponse>, Status> {
+        let partner_id = principal::partner(&request)?;
+        let req = request.into_inner();
+        let page = PageRequest::parse(req.page_size, &req.page_token)?;
+        let status = convert::status_filter("status", req.status)?;
+        let reference = Some(req.partner_reference.trim().to_owned()).filter(|r| !r.is_empty());
+        let page = self
+            .services
+            .list_partner_subscriptions(partner_id, reference, status, &page)
+            .await?;
+        let principal = Principal::Partner(partner_id);
+        Ok(Response::new(pb::ListPartnerSubscriptionsResponse {
+            subscriptions: page
+                .items
+                .into_iter()
+                .map(|s| self.view(principal, s))
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn change_plan(
+        &self,
+        request: Request<pb::ChangePlanRequest>,
+    ) -> Result<Response<pb::ChangePlanResponse>, Status> {
+        let principal = caller::<(Partner, Admin), _>(&request)?;
+        let req = request.into_inner();
+        let id = names::subscription("name", &req.name)?;
+        let plan = plan::parse("plan", &req.plan)?;
+        let policy = match pb::DowngradePolicy::try_from(req.downgrade_policy) {
+            Ok(pb::DowngradePolicy::Unspecified | pb::DowngradePolicy::Reject) => {
+                DowngradePolicy::Reject
+            }
+            Ok(pb::DowngradePolicy::DeactivateLeastRecentlySeen) => {
+                DowngradePolicy::DeactivateLeastRecentlySeen
+            }
+            Err(_) => {
+                return Err(Error::invalid("downgrade_policy", "is not a known policy").into());
+            }
+        };
+        let key = Method::ChangePlan.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let answer = self
+            .services
+            .change_plan(principal, id, plan, policy, key.as_ref())
+            .await?;
+        let change = answer.value;
+        Ok(Response::new(pb::ChangePlanResponse {
+            subscription: Some(subscription_for(
+                principal,
+                change.subscription,
+                answer.answered_at,
+            )),
+            deactivated_seat_count: change.deactivated_seats as i32,
+        }))
+    }
+
+    async fn suspend_subscription(
+        &self,
+        request: Request<pb::SuspendSubscriptionRequest>,
+    ) -> Result<Response<pb::Subscription>, Status> {
+        let principal = caller::<(Partner, Admin), _>(&request)?;
+        let req = request.into_inner();
+        let id = names::subscription("name", &req.name)?;
+        let key = Method::SuspendSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let answer = self
+            .services
+            .set_suspended(principal, id, true, key.as_ref())
+            .await?;
+        Ok(Response::new(answered(principal, answer)))
+    }
+
+    async fn resume_subscription(
+        &self,
+        request: Request<pb::ResumeSubscriptionRequest>,
+    ) -> Result<Response<pb::Subscription>, Status> {
+        let principal = caller::<(Partner, Admin), _>(&request)?;
+        let req = request.into_inner();
+        let id = names::subscription("name", &req.name)?;
+        let key = Method::ResumeSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let answer = self
+            .services
+            .set_suspended(principal, id, false, key.as_ref())
+            .await?;
+        Ok(Response::new(answered(principal, answer)))
+    }
+
+    async fn renew_subscription(
+        &self,
+        request: Request<pb::RenewSubscriptionRequest>,
+    ) -> Result<Response<pb::Subscription>, Status> {
+        let principal = caller::<(Partner, Admin), _>(&request)?;
+        let req = request.into_inner();
+        let id = names::subscription("name", &req.name)?;
+        let renewal = match time_field("end_time", req.end_time)? {
+            Some(end) => Renewal::Until(end),
+            None => Renewal::OneTerm,
+        };
+        let key = Method::RenewSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let answer = self
+            .services
+            .renew_subscription(principal, id, renewal, key.as_ref())
+            .await?;
+        Ok(Response::new(answered(principal, answer)))
+    }
+
+    async fn reissue_partner_code(
+        &self,
+        request: Request<pb::ReissuePartnerCodeRequest>,
+    ) -> Result<Response<pb::ReissuePartnerCodeResponse>, Status> {
+        let principal = caller::<(Partner, Admin), _>(&request)?;
+        let req = request.into_inner();
+        let id = names::subscription("name", &req.name)?;
+        let key = Method::ReissuePartnerCode.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let issued = self
+            .services
+            .reissue_partner_code(principal, id, key.as_ref())
+            .await?
+            .value;
+        Ok(Response::new(pb::ReissuePartnerCodeResponse {
+            partner_code: issued.partner_code,
+            partner_code_expire_time: Some(convert::timestamp(issued.expires_at)),
+        }))
+    }
+
+    async fn redeem_partner_code(
+        &self,
+        request: Request<pb::RedeemPartnerCodeRequest>,
+    ) -> Result<Response<pb::Subscription>, Status> {
+        let account_id = principal::account(&request)?;
+        let code = CodeKind::PartnerCode.parse(&request.get_ref().partner_code)?;
+        let peer = request.remote_addr().map(|addr| addr.ip());
+        let subscription = self
+            .services
+            .redeem_partner_code(account_id, &code, peer)
+            .await?;
+        Ok(Response::new(self.view(Principal::Account(account_id), subscription)))
+    }
+
+    async fn check_overlap(
+        &self,
+        request: Request<pb::CheckOverlapRequest>,
+    ) -> Result<Response<pb::CheckOverlapResponse>, Status> {
+        let principal = caller::<(Account, Admin), _>(&request)?;
+        let account_id = names::account("parent", &request.get_ref().parent, principal)?;
+        let found = self.services.check_overlap(principal, account_id).await?;
+        let now = self.services.now();
+        let owner = matches!(principal, Principal::Account(_));
+        let response = match found {
+            None => pb::CheckOverlapResponse::default(),
+            Some((overlap, covering)) => pb::CheckOverlapResponse {
+                overlapping: true,
+                subscriptions: covering
+                    .into_iter()
+                    .map(|s| convert::subscription(s, now, owner))
+                    .collect(),
+                recommended: crate::domain::names::subscription(overlap.keep),
+                message: "You are protected by more than one subscription. Keep the recommended \
+                          one and let the others end, so you manage your protection in one place."
+                    .to_owned(),
+            },
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn restore_store_purchase(
+        &self,
+        request: Request<pb::RestoreStorePurchaseRequest>,
+    ) -> Result<Response<pb::Subscription>, Status> {
+        let account_id = principal::account(&request)?;
+        let req = request.into_inner();
+        if req.signed_proof.trim().is_empty() {
+            return Err(Error::invalid("signed_proof", "is required").into());
+        }
+        let store = match pb::Channel::try_from(req.store) {
+            Ok(pb::Channel::AppStore) => StoreKind::AppStore,
+            Ok(pb::Channel::PlayStore) => StoreKind::PlayStore,
+            _ => {
+                return Err(Error::invalid(
+                    "store",
+                    "must be CHANNEL_APP_STORE or CHANNEL_PLAY_STORE",
+                )
+                .into());
+            }
+        };
+        let subscription = self
+            .services
+            .restore_store_purchase(account_id, store, &req.signed_proof)
+            .await?;
+        Ok(Response::new(self.view(Principal::Account(account_id), subscription)))
     }
 }

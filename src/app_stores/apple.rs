@@ -9,8 +9,8 @@
 //! signed the transaction, and the leaf's key signed the token. Only then is the payload
 //! read, and it must name our bundle id and environment.
 
-use super::purchase::{StoreKind, VerifiedPurchase};
-use crate::error::Error;
+use crate::domain::purchase::{StoreKind, VerifiedPurchase};
+use crate::error::{Error, Reason};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -104,14 +104,14 @@ impl AppleVerifier {
             Some(other) => {
                 return Err(Error::invalid_because(
                     FIELD,
-                    "APPLE_PROOF_ALGORITHM",
+                    Reason::AppleProofAlgorithm,
                     format!("the proof is signed with {other:?}; only ES256 is accepted"),
                 ));
             }
             None => {
                 return Err(Error::invalid_because(
                     FIELD,
-                    "APPLE_PROOF_ALGORITHM",
+                    Reason::AppleProofAlgorithm,
                     "the proof's header names no signature algorithm; only ES256 is accepted",
                 ));
             }
@@ -126,7 +126,7 @@ impl AppleVerifier {
         if chain_der[2] != self.config.root_certificate_der {
             return Err(Error::invalid_because(
                 FIELD,
-                "APPLE_PROOF_UNTRUSTED_ROOT",
+                Reason::AppleProofUntrustedRoot,
                 "the proof's certificate chain does not end at the trusted Apple root",
             ));
         }
@@ -169,7 +169,7 @@ impl AppleVerifier {
         let bundle_id = required(payload.bundle_id, "bundleId")?;
         if bundle_id != self.config.bundle_id {
             return Err(Error::PermissionDenied {
-                reason: "APPLE_PROOF_WRONG_BUNDLE",
+                reason: Reason::AppleProofWrongBundle,
                 message: format!(
                     "the App Store purchase belongs to app {bundle_id:?}, not {:?}",
                     self.config.bundle_id
@@ -179,7 +179,7 @@ impl AppleVerifier {
         let environment = required(payload.environment, "environment")?;
         if environment != self.config.environment {
             return Err(Error::PermissionDenied {
-                reason: "APPLE_PROOF_WRONG_ENVIRONMENT",
+                reason: Reason::AppleProofWrongEnvironment,
                 message: format!(
                     "the App Store purchase was made in the {environment} environment; \
                      this server accepts {} purchases only",
@@ -207,11 +207,11 @@ impl AppleVerifier {
 }
 
 fn malformed(description: impl Into<String>) -> Error {
-    Error::invalid_because(FIELD, "APPLE_PROOF_MALFORMED", description)
+    Error::invalid_because(FIELD, Reason::AppleProofMalformed, description)
 }
 
 fn chain_invalid(description: impl Into<String>) -> Error {
-    Error::invalid_because(FIELD, "APPLE_PROOF_CHAIN_INVALID", description)
+    Error::invalid_because(FIELD, Reason::AppleProofChainInvalid, description)
 }
 
 fn decode_part(part: &str, name: &str) -> Result<Vec<u8>, Error> {
@@ -298,7 +298,7 @@ fn require_marker(certificate: &X509Certificate<'_>, role: &str, oid: &str) -> R
     }
     Err(Error::invalid_because(
         FIELD,
-        "APPLE_PROOF_MISSING_MARKER",
+        Reason::AppleProofMissingMarker,
         format!("the proof's {role} certificate lacks Apple's marker extension {oid}"),
     ))
 }
@@ -317,7 +317,7 @@ fn require_valid_at(
     }
     Err(Error::invalid_because(
         FIELD,
-        "APPLE_PROOF_CERTIFICATE_EXPIRED",
+        Reason::AppleProofCertificateExpired,
         format!(
             "the proof's {role} certificate was not valid when the transaction was signed \
              ({})",
@@ -344,7 +344,7 @@ fn verify_jws_signature(
     if !is_p256 {
         return Err(Error::invalid_because(
             FIELD,
-            "APPLE_PROOF_ALGORITHM",
+            Reason::AppleProofAlgorithm,
             "the proof's leaf certificate does not hold a P-256 key, as ES256 requires",
         ));
     }
@@ -354,7 +354,7 @@ fn verify_jws_signature(
         .map_err(|_| {
             Error::invalid_because(
                 FIELD,
-                "APPLE_PROOF_SIGNATURE_INVALID",
+                Reason::AppleProofSignatureInvalid,
                 "the proof's signature does not match its contents and leaf certificate",
             )
         })

@@ -10,8 +10,8 @@
 //! `Throttled` `PLAY_UNAVAILABLE`, to retry in a few seconds; an answer that does not
 //! parse, or a malformed key file, is `Internal`.
 
-use super::purchase::{StoreKind, VerifiedPurchase};
-use crate::error::Error;
+use crate::domain::purchase::{StoreKind, VerifiedPurchase};
+use crate::error::{Error, Reason};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -376,7 +376,7 @@ impl PlayVerifier {
                 let play = subscription.into_purchase(purchase_token, Utc::now())?;
                 if play.purchase.environment == SANDBOX && !self.accept_test_purchases {
                     return Err(Error::PermissionDenied {
-                        reason: "PLAY_TEST_PURCHASE_REFUSED",
+                        reason: Reason::PlayTestPurchaseRefused,
                         message: "the Google Play purchase is a license tester's test \
                                   purchase; this server accepts paid purchases only"
                             .to_owned(),
@@ -389,7 +389,7 @@ impl PlayVerifier {
                 tracing::debug!(%status, body = %snippet(&body), "Google Play does not know the token");
                 Err(Error::invalid_because(
                     "signed_proof",
-                    "PLAY_PURCHASE_NOT_FOUND",
+                    Reason::PlayPurchaseNotFound,
                     "Google Play has no subscription purchase with this token for this app",
                 ))
             }
@@ -606,7 +606,7 @@ fn check_token(token: &str) -> Result<(), Error> {
     };
     Err(Error::invalid_because(
         "signed_proof",
-        "PLAY_TOKEN_MALFORMED",
+        Reason::PlayTokenMalformed,
         problem,
     ))
 }
@@ -648,14 +648,14 @@ fn config_error(message: impl Into<String>) -> Error {
 
 fn access_denied() -> Error {
     Error::PermissionDenied {
-        reason: "PLAY_ACCESS_DENIED",
+        reason: Reason::PlayAccessDenied,
         message: "Google Play refused Tessera's credentials for this app".into(),
     }
 }
 
 fn unavailable() -> Error {
     Error::Unavailable {
-        reason: "PLAY_UNAVAILABLE",
+        reason: Reason::PlayUnavailable,
         message: "Google Play cannot be reached; try again shortly".into(),
         retry_after: RETRY_AFTER,
     }

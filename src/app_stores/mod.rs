@@ -4,4 +4,3 @@
 
 pub mod apple;
 pub mod google;
-pub mod purchase;

@@ -99,6 +99,19 @@ pub fn find(name_or_code: &str) -> Option<&'static Plan> {
     CATALOG.iter().find(|plan| plan.code == code)
 }
 
+/// The plan a store product sells: the last dot-separated part of the store's product id
+/// is the plan code (`com.vendor.suite.deluxe-5` → `deluxe-5`).
+/// Errors: `FailedPrecondition` (STORE_PRODUCT_UNKNOWN).
+pub fn for_store_product(product_id: &str) -> Result<&'static Plan> {
+    let code = product_id.rsplit('.').next().unwrap_or(product_id);
+    find(code).ok_or_else(|| {
+        Error::precondition(
+            crate::error::Reason::StoreProductUnknown,
+            format!("the store product {product_id:?} is not a plan of the catalog"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,3 +73,69 @@ pub struct StorePurchase {
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
+
+impl VerifiedPurchase {
+    /// Whether a purchase seen for the first time may start a subscription.
+    /// Errors: `FailedPrecondition` (STORE_PURCHASE_REVOKED, STORE_PURCHASE_EXPIRED).
+    pub fn ensure_entitles(&self, now: DateTime<Utc>) -> crate::error::Result<()> {
+        use crate::error::{Error, Reason};
+        if self.revoked {
+            return Err(Error::precondition(
+                Reason::StorePurchaseRevoked,
+                "the store refunded or revoked this purchase",
+            ));
+        }
+        if self.expires_at <= now {
+            return Err(Error::precondition(
+                Reason::StorePurchaseExpired,
+                "this store purchase has expired: renew it in the store first",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sales channel of the store.
+    pub fn channel(&self) -> super::subscription::Channel {
+        match self.store {
+            StoreKind::AppStore => super::subscription::Channel::AppStore,
+            StoreKind::PlayStore => super::subscription::Channel::PlayStore,
+        }
+    }
+}
+
+impl super::subscription::Subscription {
+    /// Brings a store subscription up to what the store's proof says: a revoked purchase
+    /// cancels it at once; otherwise auto-renewal follows the proof (when it says), and a
+    /// later paid-through date renews it to that date. A cancelled subscription stays so.
+    /// Records SUBSCRIPTION_CANCELLED, SUBSCRIPTION_UPDATED and SUBSCRIPTION_RENEWED as
+    /// they happen.
+    pub fn follow_store_proof(
+        &mut self,
+        purchase: &VerifiedPurchase,
+        now: DateTime<Utc>,
+        events: &mut Vec<super::event::NewEvent>,
+    ) -> crate::error::Result<()> {
+        use super::subscription::{Renewal, Status};
+        if self.status == Status::Cancelled {
+            return Ok(());
+        }
+        if purchase.revoked {
+            return self.revoke(now, events);
+        }
+        if let Some(auto_renew) = purchase.auto_renew
+            && auto_renew != self.auto_renew
+        {
+            self.auto_renew = auto_renew;
+            self.updated_at = now;
+            events.push(super::event::NewEvent::of(
+                super::event::EventType::SubscriptionUpdated,
+                self,
+            ));
+        }
+        if purchase.expires_at > self.term_end && purchase.expires_at > now {
+            let term = self.plan()?.term;
+            self.renew(term, Renewal::Until(purchase.expires_at), now, events)?;
+        }
+        Ok(())
+    }
+}

@@ -1,8 +1,8 @@
 //! Forgets what no longer needs keeping: request ids past their retention, and
 //! failed-redemption counters whose window has passed.
 
-use crate::{domain::clock::Clock, store::Store};
-use std::{sync::Arc, time::Duration};
+use crate::service::Services;
+use std::time::Duration;
 
 /// How often housekeeping runs.
 pub const INTERVAL: Duration = Duration::from_secs(15 * 60);
@@ -18,27 +18,18 @@ pub struct Retention {
 
 /// One housekeeping pass. Safe on any number of replicas at once: each step is a single
 /// idempotent `DELETE`.
-pub async fn run_once(
-    store: &Store,
-    clock: &dyn Clock,
-    retention: Retention,
-) -> crate::Result<u64> {
-    let now = clock.now();
-    let request_ids = store
-        .purge_idempotency_keys(now - retention.request_ids)
-        .await?;
-    let counters = store
-        .purge_redemption_failures(now - retention.redemption_window)
-        .await?;
-    Ok(request_ids + counters)
+pub async fn run_once(services: &Services, retention: Retention) -> crate::Result<u64> {
+    services
+        .purge(retention.request_ids, retention.redemption_window)
+        .await
 }
 
 /// Runs housekeeping every [`INTERVAL`] until the task is dropped.
-pub async fn run(store: Store, clock: Arc<dyn Clock>, retention: Retention) {
+pub async fn run(services: Services, retention: Retention) {
     let mut ticks = tokio::time::interval(INTERVAL);
     loop {
         ticks.tick().await;
-        match run_once(&store, clock.as_ref(), retention).await {
+        match run_once(&services, retention).await {
             Ok(removed) => tracing::debug!(removed, "housekeeping done"),
             Err(error) => tracing::warn!(%error, "housekeeping failed; retrying later"),
         }

@@ -62,7 +62,6 @@ impl Backend {
 
 /// Connects to the database `url` names (`sqlite:…` or `postgres://…`); an SQLite file
 /// is created if missing.
-#[cfg(any())]
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
     Ok(match Backend::of_url(url)? {
         Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url).await?),

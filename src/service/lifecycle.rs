@@ -1,0 +1,62 @@
+//! The lifecycle worker's passes and housekeeping: renewing, putting in grace, expiring
+//! and ending subscriptions whose term is over, and forgetting what need not be kept.
+
+use super::Services;
+use crate::{
+    domain::{
+        lifecycle::Event,
+        subscription::{DueQuery, Subscription},
+    },
+    error::Result,
+};
+use chrono::Duration;
+
+/// What one worker pass did to one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transitioned {
+    /// The subscription after the transition.
+    pub subscription: Subscription,
+    /// The transition applied.
+    pub event: Event,
+}
+
+impl Services {
+    /// Applies the transitions due now to at most `limit` subscriptions, in one unit of
+    /// work (so a crash leaves nothing half-done). Returns what it did; an empty result
+    /// means nothing is due.
+    pub async fn apply_due_transitions(&self, limit: i64) -> Result<Vec<Transitioned>> {
+        let mut unit = self.begin(None, None).await?;
+        let grace = self.policy.grace;
+        let due = unit
+            .tx
+            .claim_due(&DueQuery::at(unit.now, grace), limit)
+            .await?;
+        let mut done = Vec::with_capacity(due.len());
+        for mut subscription in due {
+            let Some(event) =
+                subscription.apply_due_transition(unit.now, grace, &mut unit.events)?
+            else {
+                continue;
+            };
+            unit.tx.save_subscription(&subscription).await?;
+            done.push(Transitioned {
+                subscription,
+                event,
+            });
+        }
+        unit.commit().await?;
+        Ok(done)
+    }
+
+    /// Forgets request ids older than `request_ids` and failure counters whose window
+    /// (`redemption_window`) has passed. Returns how many records went.
+    pub async fn purge(&self, request_ids: Duration, redemption_window: Duration) -> Result<u64> {
+        let now = self.now();
+        let ids = self.store.purge_idempotency_keys(now - request_ids).await?;
+        let counters = self
+            .store
+            .purge_redemption_failures(now - redemption_window)
+            .await?;
+        Ok(ids + counters)
+    }
+}

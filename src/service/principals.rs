@@ -1,0 +1,39 @@
+//! Who is behind a bearer token. A token's prefix says what it claims to be; the store
+//! says whether it is live.
+
+use super::Services;
+use crate::{
+    domain::{
+        principal::Principal,
+        secret::{TokenKind, constant_time_eq, token_hash},
+    },
+    error::Result,
+};
+
+impl Services {
+    /// The principal behind `token`, or `None` when the token is unknown, expired or
+    /// revoked (or an admin token while admin access is off).
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
+        let hash = token_hash(token);
+        Ok(match TokenKind::of(token) {
+            Some(TokenKind::Session) => self
+                .store
+                .session_account(&hash, self.now())
+                .await?
+                .map(Principal::Account),
+            Some(TokenKind::Device) => self.store.device_principal(&hash).await?,
+            Some(TokenKind::PartnerKey) => self
+                .store
+                .partner_key_by_hash(&hash)
+                .await?
+                .filter(|(partner, key)| partner.key_works(key))
+                .map(|(partner, _)| Principal::Partner(partner.id)),
+            None => self
+                .policy
+                .admin_token_hash
+                .as_ref()
+                .filter(|admin| constant_time_eq(admin.as_bytes(), hash.as_bytes()))
+                .map(|_| Principal::Admin),
+        })
+    }
+}

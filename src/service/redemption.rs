@@ -1,0 +1,223 @@
+//! Redeeming partner codes and product keys behind the throttle on guesses, and issuing
+//! product keys. A code or key is locked while it is redeemed, so of any number of
+//! concurrent redemptions exactly one wins.
+
+use super::Services;
+use crate::{
+    domain::{
+        codes::CodeKind,
+        plan,
+        principal::{Principal, Scope},
+        redemption::{ProductKey, ProductKeyKind, Redemption, is_guess},
+        subscription::{Channel, NewSubscription, Renewal, Subscription},
+    },
+    error::{Error, Resource, Result},
+};
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// Most product keys issued in one batch.
+pub const MAX_KEYS_PER_BATCH: u32 = 10_000;
+
+impl Services {
+    /// The throttling subjects of a caller, with each one's failure limit.
+    fn subjects(&self, account_id: Uuid, peer: Option<IpAddr>) -> Vec<(String, i64)> {
+        let throttle = &self.policy.throttle;
+        let mut subjects = vec![(format!("account:{account_id}"), throttle.per_account)];
+        if let Some(peer) = peer {
+            subjects.push((format!("peer:{peer}"), throttle.per_peer));
+        }
+        subjects
+    }
+
+    /// Counts an attempt against every subject, atomically: when any is over its limit
+    /// nothing is counted. Errors: `Throttled` (REDEMPTION_THROTTLED).
+    async fn reserve_attempt(&self, subjects: &[(String, i64)]) -> Result<()> {
+        let mut unit = self.begin(None, None).await?;
+        for (subject, limit) in subjects {
+            let mut counter = unit.tx.lock_redemption_counter(subject, unit.now).await?;
+            counter.count_attempt(*limit, self.policy.throttle.window, unit.now)?;
+            unit.tx.save_redemption_counter(&counter).await?;
+        }
+        unit.commit().await
+    }
+
+    /// Runs a redemption behind the throttle: the attempt is counted before the look-up
+    /// and given back afterwards unless it was a guess.
+    async fn throttled<T>(
+        &self,
+        account_id: Uuid,
+        peer: Option<IpAddr>,
+        redeem: impl AsyncFnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let subjects = self.subjects(account_id, peer);
+        self.reserve_attempt(&subjects).await?;
+        let outcome = redeem().await;
+        let guessed = matches!(&outcome, Err(error) if is_guess(error));
+        if !guessed {
+            let names: Vec<String> = subjects.into_iter().map(|(subject, _)| subject).collect();
+            if let Err(error) = self.store.release_redemption_attempt(&names).await {
+                tracing::warn!(%error, "could not give back a redemption attempt");
+            }
+        }
+        outcome
+    }
+
+    /// Attaches the subscription of a partner code (typed by the customer, checked by
+    /// [`CodeKind::parse`]) to the account and links the carrier's customer reference to
+    /// it. The same account redeeming again gets the subscription back.
+    /// Errors: `NotFound` (PartnerCode); `FailedPrecondition`
+    /// (PARTNER_CODE_ALREADY_REDEEMED, PARTNER_CODE_EXPIRED, SUBSCRIPTION_ENDED);
+    /// `Throttled`.
+    pub async fn redeem_partner_code(
+        &self,
+        account_id: Uuid,
+        code: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<Subscription> {
+        let hash = self.code_hasher.hash(code);
+        let principal = Principal::Account(account_id);
+        self.throttled(account_id, peer, async || {
+            let mut unit = self.begin(Some(principal), None).await?;
+            let mut code = unit
+                .tx
+                .lock_partner_code(&hash)
+                .await?
+                .ok_or(Error::NotFound(Resource::PartnerCode))?;
+            if let Redemption::Again(id) = code.redeem(account_id, unit.now)? {
+                drop(unit);
+                return self.store.subscription(principal.scope(), id).await;
+            }
+            // The code is the customer's right to the subscription it names.
+            let mut subscription = unit.tx.lock_subscription(Scope::All, code.subscription_id).await?;
+            subscription.claim(account_id, unit.now, &mut unit.events)?;
+            unit.tx.save_subscription(&subscription).await?;
+            unit.tx.save_partner_code(&code).await?;
+            if let (Some(partner), Some(reference)) =
+                (subscription.partner_id, &subscription.partner_reference)
+            {
+                unit.tx
+                    .link_identity(account_id, partner, reference, unit.now)
+                    .await?;
+            }
+            unit.commit().await?;
+            Ok(subscription)
+        })
+        .await
+    }
+
+    /// Redeems a product key (canonical form, from [`CodeKind::parse`]): a NEW key creates
+    /// a RETAIL subscription showing the key; a RENEWAL key extends `target`, one of the
+    /// account's subscriptions, by the key's plan's term. Redeeming a key the account
+    /// already redeemed returns the same subscription.
+    /// Errors: `NotFound` (ProductKey, Subscription); `InvalidArgument` (subscription)
+    /// for a renewal key without a target; `FailedPrecondition`
+    /// (PRODUCT_KEY_ALREADY_REDEEMED, SUBSCRIPTION_NOT_RENEWABLE); `Throttled`.
+    pub async fn redeem_product_key(
+        &self,
+        account_id: Uuid,
+        canonical_key: &str,
+        target: Option<Uuid>,
+        peer: Option<IpAddr>,
+    ) -> Result<Subscription> {
+        let hash = self.code_hasher.hash(canonical_key);
+        let principal = Principal::Account(account_id);
+        self.throttled(account_id, peer, async || {
+            let mut unit = self.begin(Some(principal), None).await?;
+            let mut key = unit
+                .tx
+                .lock_product_key(&hash)
+                .await?
+                .ok_or(Error::NotFound(Resource::ProductKey))?;
+            if let Redemption::Again(id) = key.redemption(account_id)? {
+                drop(unit);
+                return self.store.subscription(principal.scope(), id).await;
+            }
+            let plan = plan::find(&key.plan_code).ok_or_else(|| {
+                Error::Internal(format!("product key of unknown plan {}", key.plan_code))
+            })?;
+            let subscription = match key.kind {
+                ProductKeyKind::New => {
+                    let new = NewSubscription {
+                        plan,
+                        channel: Channel::Retail,
+                        account_id: Some(account_id),
+                        auto_renew: false,
+                        term_start: unit.now,
+                        term_end: None,
+                        partner_id: None,
+                        partner_reference: None,
+                        product_key: Some(canonical_key.to_owned()),
+                    };
+                    let subscription = Subscription::create(new, unit.now, &mut unit.events);
+                    unit.tx.insert_subscription(&subscription).await?;
+                    subscription
+                }
+                ProductKeyKind::Renewal => {
+                    let target = target.ok_or_else(|| {
+                        Error::invalid(
+                            "subscription",
+                            "a renewal key extends one of your subscriptions: name it",
+                        )
+                    })?;
+                    let mut subscription =
+                        unit.tx.lock_subscription(principal.scope(), target).await?;
+                    subscription.renew(plan.term, Renewal::OneTerm, unit.now, &mut unit.events)?;
+                    unit.tx.save_subscription(&subscription).await?;
+                    subscription
+                }
+            };
+            key.redeem(account_id, &subscription, unit.now);
+            unit.tx.save_product_key(&key).await?;
+            unit.events.push(
+                crate::domain::event::NewEvent::of(
+                    crate::domain::event::EventType::ProductKeyRedeemed,
+                    &subscription,
+                )
+                .with_detail("kind", key.kind.as_str()),
+            );
+            unit.commit().await?;
+            Ok(subscription)
+        })
+        .await
+    }
+
+    /// Issues `count` product keys of a plan; returns them in grouped form, once.
+    /// Errors: `InvalidArgument` (plan, count, batch_label).
+    pub async fn issue_product_keys(
+        &self,
+        plan_name: &str,
+        count: u32,
+        kind: ProductKeyKind,
+        batch_label: &str,
+    ) -> Result<Vec<String>> {
+        let plan = plan::parse("plan", plan_name)?;
+        if !(1..=MAX_KEYS_PER_BATCH).contains(&count) {
+            return Err(Error::invalid("count", "must be between 1 and 10000"));
+        }
+        let label = batch_label.trim();
+        if label.is_empty() || label.chars().count() > 100 {
+            return Err(Error::invalid("batch_label", "must be 1 to 100 characters"));
+        }
+        let keys: Vec<String> = (0..count)
+            .map(|_| CodeKind::ProductKey.generate())
+            .collect();
+        let mut unit = self.begin(Some(Principal::Admin), None).await?;
+        let stored: Vec<ProductKey> = keys
+            .iter()
+            .map(|key| ProductKey {
+                hash: self.code_hasher.hash(key),
+                plan_code: plan.code.to_owned(),
+                kind,
+                batch_label: label.to_owned(),
+                issued_at: unit.now,
+                redeemed_at: None,
+                redeemed_by: None,
+                subscription_id: None,
+            })
+            .collect();
+        unit.tx.insert_product_keys(&stored).await?;
+        unit.commit().await?;
+        Ok(keys)
+    }
+}
