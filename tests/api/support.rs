@@ -2,7 +2,11 @@
 
 use chrono::Utc;
 use std::sync::Arc;
-use tessera::{Application, Settings, domain::clock::ManualClock};
+use tessera::{
+    Application, Settings,
+    domain::clock::ManualClock,
+    lifecycle::worker::{WorkerPolicy, run_once},
+};
 use tessera_client::{
     pb::{
         self, account_service_client::AccountServiceClient, seat_service_client::SeatServiceClient,
@@ -194,6 +198,51 @@ impl TestApp {
             .into_inner()
             .subscriptions
     }
+}
+
+impl TestApp {
+    /// What a device is told when it asks whether it is protected.
+    pub async fn check_protection(&self, device_token: &str) -> pb::CheckProtectionResponse {
+        self.seats()
+            .check_protection(with_token(device_token, pb::CheckProtectionRequest {}))
+            .await
+            .expect("a device asks whether it is protected")
+            .into_inner()
+    }
+
+    /// The first page of a subscription's seats, as `token` sees them.
+    pub async fn list_seats(&self, token: &str, subscription: &str) -> Vec<pb::Seat> {
+        self.seats()
+            .list_seats(with_token(
+                token,
+                pb::ListSeatsRequest {
+                    parent: subscription.to_owned(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("the seats are listed")
+            .into_inner()
+            .seats
+    }
+}
+
+/// Runs the lifecycle worker once, at the server's simulated time: how many changes it
+/// applied.
+pub async fn tick(app: &TestApp) -> usize {
+    let policy = WorkerPolicy {
+        grace: chrono::Duration::days(14),
+        batch: 100,
+        interval: std::time::Duration::from_secs(60),
+    };
+    run_once(&app.store, &app.clock, policy)
+        .await
+        .expect("the worker runs")
+}
+
+/// A subscription's status, which must be one this test suite knows.
+pub fn status(subscription: &pb::Subscription) -> pb::SubscriptionStatus {
+    pb::SubscriptionStatus::try_from(subscription.status).unwrap()
 }
 
 /// An ActivateSeat request for a Windows device.
