@@ -4,3 +4,4 @@
 
 pub mod apple;
 pub mod google;
+pub mod pem;
