@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tessera::Error;
 use tessera::app_stores::apple::{APPLE_ROOT_CA_G3_DER, AppleConfig, AppleVerifier};
-use tessera::app_stores::purchase::StoreKind;
+use tessera::domain::purchase::StoreKind;
 
 /// 2025-06-01T00:00:00Z, when the test transactions were signed.
 const SIGNED_MS: i64 = 1_748_736_000_000;

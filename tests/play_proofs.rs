@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::time::Duration;
 use tessera::Error;
 use tessera::app_stores::google::{PlayConfig, PlayPurchase, PlayState, PlayVerifier};
-use tessera::app_stores::purchase::StoreKind;
+use tessera::domain::purchase::StoreKind;
 use tokio::net::TcpListener;
 
 /// Verifies a token that must verify, showing what the stand-in rejected if not.

@@ -175,7 +175,7 @@ async fn a_commit_on_one_replica_wakes_the_watchers_of_another_at_once() {
         .await
         .unwrap()
         .into_inner();
-    let woken = replicas.1.store.event_notifier();
+    let woken = replicas.1.store.commits();
     let notice = woken.notified();
     tokio::pin!(notice);
     notice.as_mut().enable();

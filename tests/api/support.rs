@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tessera::{
     Application, Settings,
     domain::clock::ManualClock,
-    lifecycle::worker::{WorkerPolicy, run_once},
+    lifecycle::worker::run_once,
 };
 use tessera_client::{
     pb::{
@@ -38,8 +38,10 @@ pub enum Db {
 /// A running server and clients for it.
 pub struct TestApp {
     pub channel: Channel,
-    /// The server's store, for driving the lifecycle worker.
-    pub store: tessera::store::Store,
+    /// The server's store, for reading the event counter.
+    pub store: std::sync::Arc<dyn tessera::store::Store>,
+    /// The server's use cases, for driving the lifecycle worker.
+    pub services: tessera::service::Services,
     pub clock: ManualClock,
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
@@ -70,6 +72,7 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
         .expect("the server starts");
     let endpoint = format!("http://{}", app.local_addr());
     let store = app.store().clone();
+    let services = app.services().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -84,6 +87,7 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
     Some(TestApp {
         channel,
         store,
+        services,
         clock,
         database_url: database.url(),
         shutdown: Some(shutdown),
@@ -230,12 +234,7 @@ impl TestApp {
 /// Runs the lifecycle worker once, at the server's simulated time: how many changes it
 /// applied.
 pub async fn tick(app: &TestApp) -> usize {
-    let policy = WorkerPolicy {
-        grace: chrono::Duration::days(14),
-        batch: 100,
-        interval: std::time::Duration::from_secs(60),
-    };
-    run_once(&app.store, &app.clock, policy)
+    run_once(&app.services, 100)
         .await
         .expect("the worker runs")
 }
