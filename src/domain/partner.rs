@@ -1,6 +1,6 @@
 //! Partners (carriers and resellers) and their API keys.
 
-use super::subscription::stored_enum;
+use super::stored_enum::stored_enum;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

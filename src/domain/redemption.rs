@@ -2,10 +2,7 @@
 //! redeeming them, the keyed hash under which they are kept, and the throttle on
 //! failed attempts.
 
-use super::{
-    idempotency::hex,
-    subscription::{Subscription, stored_enum},
-};
+use super::{idempotency::hex, stored_enum::stored_enum, subscription::Subscription};
 use crate::error::{Error, Reason, Resource, Result};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
