@@ -152,9 +152,39 @@ async fn connect(app: &TestApp) -> AnyConnection {
         .expect("the test database accepts a second connection")
 }
 
+/// The type PostgreSQL gives `table.column`; `None` on SQLite, whose columns keep the
+/// stored forms of the fixtures (text ids, micro-seconds, 0/1 flags).
+async fn column_type(db: &mut AnyConnection, table: &str, column: &str) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT data_type::text FROM information_schema.columns \
+         WHERE table_name = $1 AND column_name = $2",
+    )
+    .bind(table.to_owned())
+    .bind(column.to_owned())
+    .fetch_optional(&mut *db)
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The SQL that turns the fixture's stored form, bound as `${n}`, into a value of the
+/// column's type: PostgreSQL keeps ids as `uuid`, instants as `timestamptz` and flags as
+/// `boolean` since migration 0005; the fixtures keep what 0fdacf9 stored.
+fn converted(n: usize, column_type: Option<&str>) -> String {
+    match column_type {
+        Some("uuid") => format!("CAST(${n} AS uuid)"),
+        Some("timestamp with time zone") => {
+            format!("(TIMESTAMPTZ 'epoch' + ${n} * INTERVAL '1 microsecond')")
+        }
+        Some("boolean") => format!("(${n} <> 0)"),
+        _ => format!("${n}"),
+    }
+}
+
 /// `INSERT INTO table (…) VALUES (…)` of one row. Nulls are written as `NULL` literals,
 /// which fit a column of any type, where a bound null would carry a type of its own.
 async fn insert(db: &mut AnyConnection, table: &str, row: &Row) {
+    let postgres = db.backend_name() == "PostgreSQL";
     let mut columns = Vec::new();
     let mut values = Vec::new();
     let mut bound = Vec::new();
@@ -164,7 +194,12 @@ async fn insert(db: &mut AnyConnection, table: &str, row: &Row) {
             values.push("NULL".to_owned());
         } else {
             bound.push(value);
-            values.push(format!("${}", bound.len()));
+            let kind = if postgres {
+                column_type(db, table, column).await
+            } else {
+                None
+            };
+            values.push(converted(bound.len(), kind.as_deref()));
         }
     }
     let sql = format!(
