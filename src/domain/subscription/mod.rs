@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 use super::stored_enum::stored_enum;
 
-
 stored_enum! {
     /// How a subscription was sold.
     Channel {
@@ -191,7 +190,6 @@ impl DueQuery {
         }
     }
 }
-
 
 impl Subscription {
     /// Whole days left in the current term.

@@ -37,7 +37,8 @@ impl Subscription {
                 ),
             ));
         }
-        let mut by_last_seen: Vec<Seat> = active.iter().filter(|s| s.is_active()).cloned().collect();
+        let mut by_last_seen: Vec<Seat> =
+            active.iter().filter(|s| s.is_active()).cloned().collect();
         by_last_seen.sort_by_key(|seat| (seat.last_seen_at, seat.id));
         by_last_seen.truncate(excess as usize);
         Ok(by_last_seen)

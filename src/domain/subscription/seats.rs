@@ -93,7 +93,12 @@ impl Subscription {
 
     /// Frees a seat of this subscription; freeing a freed seat changes nothing.
     /// Records SEAT_DEACTIVATED.
-    pub fn release_seat(&mut self, seat: &mut Seat, now: DateTime<Utc>, events: &mut Vec<NewEvent>) {
+    pub fn release_seat(
+        &mut self,
+        seat: &mut Seat,
+        now: DateTime<Utc>,
+        events: &mut Vec<NewEvent>,
+    ) {
         if !seat.is_active() || seat.subscription_id != self.id {
             return;
         }

@@ -219,7 +219,12 @@ impl Subscription {
     /// Moves the subscription to another account (a store purchase restored there); its
     /// devices must have been signed out first. Records SUBSCRIPTION_TRANSFERRED with the
     /// previous account.
-    pub fn transfer_to(&mut self, account_id: Uuid, now: DateTime<Utc>, events: &mut Vec<NewEvent>) {
+    pub fn transfer_to(
+        &mut self,
+        account_id: Uuid,
+        now: DateTime<Utc>,
+        events: &mut Vec<NewEvent>,
+    ) {
         let previous = self
             .account_id
             .replace(account_id)
