@@ -413,12 +413,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     //     retried with its request id (an idempotent replay).
     let run = Uuid::new_v4();
     let request_id = move |i: usize| format!("bench-{run}-{i}");
-    let f = Arc::clone(&fixture);
-    let (stats, _) = measure(
-        "CreateSubscription (new)",
-        requests,
-        concurrency,
-        move |i| {
+    for label in ["CreateSubscription (new)", "CreateSubscription (replay)"] {
+        let f = Arc::clone(&fixture);
+        let (stats, _) = measure(label, requests, concurrency, move |i| {
             let mut client = SubscriptionServiceClient::new(f.channel.clone());
             let request = create_request(&f.account, request_id(i));
             async move {
@@ -427,28 +424,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     .await?;
                 Ok(())
             }
-        },
-    )
-    .await;
-    rows.push(stats);
-    let f = Arc::clone(&fixture);
-    let (stats, _) = measure(
-        "CreateSubscription (replay)",
-        requests,
-        concurrency,
-        move |i| {
-            let mut client = SubscriptionServiceClient::new(f.channel.clone());
-            let request = create_request(&f.account, request_id(i));
-            async move {
-                client
-                    .create_subscription(with_token(ADMIN_TOKEN, request))
-                    .await?;
-                Ok(())
-            }
-        },
-    )
-    .await;
-    rows.push(stats);
+        })
+        .await;
+        rows.push(stats);
+    }
 
     println!();
     print_table(&rows);

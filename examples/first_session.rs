@@ -17,12 +17,7 @@
 //! it can be run again and again.
 
 use std::error::Error;
-use tessera_client::{
-    connect, pb,
-    tonic::Status,
-    tonic_types::{ErrorDetails, StatusExt},
-    with_token,
-};
+use tessera_client::{connect, error_reason, pb, tonic::Status, with_token};
 use uuid::Uuid;
 
 use pb::{
@@ -42,10 +37,8 @@ fn status_name(status: i32) -> &'static str {
 
 /// A failed call as one line: code, message and the `ErrorInfo` reason.
 fn explain(status: &Status) -> String {
-    let details: ErrorDetails = status.get_error_details();
-    let reason = details
-        .error_info()
-        .map(|info| format!(" (reason {})", info.reason))
+    let reason = error_reason(status)
+        .map(|reason| format!(" (reason {reason})"))
         .unwrap_or_default();
     format!("{:?}: {}{reason}", status.code(), status.message())
 }

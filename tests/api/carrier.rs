@@ -31,14 +31,6 @@ fn carrier(app: &TestApp, partner: &TestPartner) -> CarrierClient {
     CarrierClient::from_channel(app.channel.clone(), &partner.api_key).unwrap()
 }
 
-async fn check(app: &TestApp, device_token: &str) -> pb::CheckProtectionResponse {
-    app.seats()
-        .check_protection(with_token(device_token, pb::CheckProtectionRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
 async fn a_carrier_provisions_and_the_customer_claims_and_uses_the_subscription(db: Db) {
     let Some(app) = spawn_app(db).await else {
         return;
@@ -103,7 +95,7 @@ async fn a_suspended_subscription_keeps_its_seats_but_protects_no_device(db: Db)
     let suspended = carrier.suspend(&name).await.unwrap();
     assert_eq!(suspended.status, pb::SubscriptionStatus::Suspended as i32);
     assert_eq!(suspended.active_seat_count, 1);
-    let told = check(&app, &device.device_token).await;
+    let told = app.check_protection(&device.device_token).await;
     assert!(!told.protected);
     assert_eq!(told.status, pb::SubscriptionStatus::Suspended as i32);
     let refused = app.activate(&token, &name, "tablet").await.unwrap_err();
@@ -119,7 +111,7 @@ async fn a_suspended_subscription_keeps_its_seats_but_protects_no_device(db: Db)
 
     let resumed = carrier.resume(&name).await.unwrap();
     assert_eq!(resumed.status, pb::SubscriptionStatus::Active as i32);
-    assert!(check(&app, &device.device_token).await.protected);
+    assert!(app.check_protection(&device.device_token).await.protected);
     assert_eq!(carrier.resume(&name).await.unwrap().status, resumed.status);
 
     carrier.cancel(&name, true).await.unwrap();
@@ -154,7 +146,7 @@ async fn a_downgrade_below_the_active_devices_is_refused_or_frees_the_least_rece
     app.clock.advance(chrono::Duration::minutes(1));
     let fresh = app.activate(&token, &name, "new-phone").await.unwrap();
     app.clock.advance(chrono::Duration::minutes(1));
-    check(&app, &fresh.device_token).await;
+    app.check_protection(&fresh.device_token).await;
 
     let upgraded = carrier
         .change_plan(&name, "plans/premium-10", pb::DowngradePolicy::Reject)
@@ -190,10 +182,10 @@ async fn a_downgrade_below_the_active_devices_is_refused_or_frees_the_least_rece
         (1, 1)
     );
     assert!(
-        !check(&app, &old.device_token).await.protected,
+        !app.check_protection(&old.device_token).await.protected,
         "the least recently seen device lost its seat"
     );
-    assert!(check(&app, &fresh.device_token).await.protected);
+    assert!(app.check_protection(&fresh.device_token).await.protected);
     app.stop().await;
 }
 

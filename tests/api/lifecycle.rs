@@ -2,10 +2,11 @@
 //! lifecycle worker run at the moments the tests choose; what devices are told; moving
 //! devices between subscriptions; double coverage; and the worker on two replicas.
 
-use crate::support::{Db, TestApp, admin, assert_error, email, on_both_backends, spawn_app_with};
+use crate::support::{
+    Db, TestApp, admin, assert_error, email, on_both_backends, spawn_app_with, status, tick,
+};
 use chrono::Duration;
 use futures::future::join_all;
-use tessera::lifecycle::worker::{WorkerPolicy, run_once};
 use tessera_client::{pb, tonic::Code, with_token};
 
 on_both_backends!(
@@ -22,32 +23,6 @@ on_both_backends!(
 /// A server whose sessions outlive the years these tests simulate.
 async fn spawn_for_years(db: Db) -> Option<TestApp> {
     spawn_app_with(db, |settings| settings.session_ttl_hours = 24 * 365 * 10).await
-}
-
-pub(crate) fn policy() -> WorkerPolicy {
-    WorkerPolicy {
-        grace: Duration::days(14),
-        batch: 100,
-        interval: std::time::Duration::from_secs(60),
-    }
-}
-
-pub(crate) async fn tick(app: &TestApp) -> usize {
-    run_once(&app.store, &app.clock, policy())
-        .await
-        .expect("the worker runs")
-}
-
-async fn check(app: &TestApp, device_token: &str) -> pb::CheckProtectionResponse {
-    app.seats()
-        .check_protection(with_token(device_token, pb::CheckProtectionRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-fn status(s: &pb::Subscription) -> pb::SubscriptionStatus {
-    pb::SubscriptionStatus::try_from(s.status).unwrap()
 }
 
 async fn a_monthly_direct_subscription_renews_itself_for_a_year(db: Db) {
@@ -79,7 +54,7 @@ async fn a_monthly_direct_subscription_renews_itself_for_a_year(db: Db) {
             "month {month}"
         );
         end = new_end;
-        assert!(check(&app, &device.device_token).await.protected);
+        assert!(app.check_protection(&device.device_token).await.protected);
     }
     assert_eq!(tick(&app).await, 0, "nothing is due twice");
     app.stop().await;
@@ -99,7 +74,7 @@ async fn a_retail_subscription_lapses_into_grace_expires_and_is_rescued_by_a_ren
 
     app.clock.advance(Duration::days(366));
     assert_eq!(tick(&app).await, 1);
-    let told = check(&app, &device.device_token).await;
+    let told = app.check_protection(&device.device_token).await;
     assert_eq!(told.status, pb::SubscriptionStatus::Grace as i32);
     assert!(told.protected, "grace still protects");
     assert_eq!(told.warnings[0].kind, pb::WarningKind::InGrace as i32);
@@ -107,7 +82,7 @@ async fn a_retail_subscription_lapses_into_grace_expires_and_is_rescued_by_a_ren
 
     app.clock.advance(Duration::days(14));
     assert_eq!(tick(&app).await, 1);
-    let told = check(&app, &device.device_token).await;
+    let told = app.check_protection(&device.device_token).await;
     assert_eq!(told.status, pb::SubscriptionStatus::Expired as i32);
     assert!(!told.protected);
     assert_eq!(told.warnings[0].kind, pb::WarningKind::Expired as i32);
@@ -119,19 +94,8 @@ async fn a_retail_subscription_lapses_into_grace_expires_and_is_rescued_by_a_ren
             pb::ActionKind::RecoverPurchase as i32
         ]
     );
-    let listed = app
-        .seats()
-        .list_seats(with_token(
-            &token,
-            pb::ListSeatsRequest {
-                parent: subscription.name.clone(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.seats.len(), 1, "expired seats stay listed");
+    let listed = app.list_seats(&token, &subscription.name).await;
+    assert_eq!(listed.len(), 1, "expired seats stay listed");
 
     let renewal = app
         .issue_keys("deluxe-3", 1, pb::ProductKeyKind::Renewal)
@@ -142,7 +106,7 @@ async fn a_retail_subscription_lapses_into_grace_expires_and_is_rescued_by_a_ren
         .unwrap();
     assert_eq!(status(&rescued), pb::SubscriptionStatus::Active);
     assert!((364..=366).contains(&rescued.days_left));
-    assert!(check(&app, &device.device_token).await.protected);
+    assert!(app.check_protection(&device.device_token).await.protected);
     assert_eq!(tick(&app).await, 0);
     app.stop().await;
 }
@@ -232,7 +196,7 @@ async fn a_device_is_warned_before_its_protection_expires(db: Db) {
 
     app.clock.advance(Duration::days(300));
     assert!(
-        check(&app, &retail_pc.device_token)
+        app.check_protection(&retail_pc.device_token)
             .await
             .warnings
             .is_empty(),
@@ -240,7 +204,7 @@ async fn a_device_is_warned_before_its_protection_expires(db: Db) {
     );
 
     app.clock.advance(Duration::days(53));
-    let told = check(&app, &retail_pc.device_token).await;
+    let told = app.check_protection(&retail_pc.device_token).await;
     assert!(told.protected);
     let warning = &told.warnings[0];
     assert_eq!(warning.kind, pb::WarningKind::ExpiringSoon as i32);
@@ -261,7 +225,7 @@ async fn a_device_is_warned_before_its_protection_expires(db: Db) {
     assert_eq!(apply.subscriptions[0].name, renewing.name);
     assert_eq!(told.actions[0].kind, pb::ActionKind::Renew as i32);
 
-    let renews_itself = check(&app, &renewing_phone.device_token).await;
+    let renews_itself = app.check_protection(&renewing_phone.device_token).await;
     assert!(
         renews_itself.warnings.is_empty(),
         "an auto-renewing subscription is not a worry"
@@ -300,7 +264,7 @@ async fn a_device_moves_to_another_subscription_of_its_account(db: Db) {
     .unwrap();
     assert!(moved.name.starts_with(&new.name));
     assert_eq!(moved.device_id, "pc");
-    let told = check(&app, &pc.device_token).await;
+    let told = app.check_protection(&pc.device_token).await;
     assert!(told.protected, "the device token follows the seat");
     assert_eq!(told.subscription.unwrap().name, new.name);
     assert_eq!(

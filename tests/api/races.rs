@@ -30,19 +30,8 @@ async fn sixty_four_devices_racing_for_five_seats_get_exactly_five(db: Db) {
             .filter(|o| matches!(o, Err(s) if s.code() == Code::ResourceExhausted))
             .count();
         assert_eq!((won, exhausted), (5, 59), "round {round}");
-        let listed = app
-            .seats()
-            .list_seats(with_token(
-                &token,
-                pb::ListSeatsRequest {
-                    parent: subscription.name.clone(),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(listed.seats.len(), 5, "round {round}");
+        let listed = app.list_seats(&token, &subscription.name).await;
+        assert_eq!(listed.len(), 5, "round {round}");
         let counted = app
             .get_subscription(&token, &subscription.name)
             .await
@@ -109,18 +98,6 @@ async fn sixteen_concurrent_purchases_with_one_request_id_create_one_subscriptio
         .map(|o| o.expect("every retry succeeds").into_inner().name)
         .collect();
     assert!(names.iter().all(|n| n == &names[0]), "{names:?}");
-    let listed = app
-        .subscriptions()
-        .list_subscriptions(with_token(
-            &token,
-            pb::ListSubscriptionsRequest {
-                parent: "accounts/me".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.subscriptions.len(), 1);
+    assert_eq!(app.list_subscriptions(&token).await.len(), 1);
     app.stop().await;
 }

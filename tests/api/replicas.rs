@@ -1,10 +1,7 @@
 //! Several servers on one PostgreSQL database, as in production: the seat limit,
 //! idempotency, redemption and the lifecycle worker hold across replicas.
 
-use crate::{
-    lifecycle::tick,
-    support::{Db, TestApp, WAIT, activation, admin, email, spawn_app_with},
-};
+use crate::support::{Db, TestApp, WAIT, activation, admin, email, spawn_app_with, tick};
 use chrono::Duration;
 use futures::future::join_all;
 use tessera::settings::Settings;

@@ -101,12 +101,7 @@ async fn reactivating_a_device_returns_its_seat_without_taking_another(db: Db) {
         1
     );
     for token in [&first.device_token, &again.device_token] {
-        let check = app
-            .seats()
-            .check_protection(with_token(token, pb::CheckProtectionRequest {}))
-            .await
-            .unwrap()
-            .into_inner();
+        let check = app.check_protection(token).await;
         assert!(check.protected);
     }
     app.stop().await;
@@ -233,15 +228,7 @@ async fn a_device_asks_whether_it_is_protected_and_is_seen(db: Db) {
     let activated = device.seat.clone().unwrap().last_seen_time.unwrap();
 
     app.clock.advance(chrono::Duration::days(10));
-    let check = app
-        .seats()
-        .check_protection(with_token(
-            &device.device_token,
-            pb::CheckProtectionRequest {},
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let check = app.check_protection(&device.device_token).await;
     assert!(check.protected);
     assert_eq!(check.status, pb::SubscriptionStatus::Active as i32);
     assert!(
@@ -302,15 +289,7 @@ async fn a_device_removed_remotely_is_told_it_is_not_protected(db: Db) {
         .into_inner();
     assert_eq!(removed.state, pb::SeatState::Deactivated as i32);
     assert!(removed.deactivate_time.is_some());
-    let check = app
-        .seats()
-        .check_protection(with_token(
-            &device.device_token,
-            pb::CheckProtectionRequest {},
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let check = app.check_protection(&device.device_token).await;
     assert!(!check.protected);
     assert_eq!(check.seat.unwrap().state, pb::SeatState::Deactivated as i32);
     assert_eq!(

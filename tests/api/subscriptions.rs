@@ -94,19 +94,7 @@ async fn the_admin_sells_a_direct_subscription_once_per_request_id(db: Db) {
     assert_error(&reused, Code::InvalidArgument, "REQUEST_ID_REUSED");
     assert_invalid_field(&reused, "request_id");
 
-    let listed = app
-        .subscriptions()
-        .list_subscriptions(with_token(
-            &token,
-            pb::ListSubscriptionsRequest {
-                parent: "accounts/me".into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.subscriptions.len(), 1);
+    assert_eq!(app.list_subscriptions(&token).await.len(), 1);
     let trial = app.buy(&account, "trial-5").await;
     assert_eq!(trial.status, pb::SubscriptionStatus::Trial as i32);
     assert_eq!(trial.days_left, 30);
@@ -336,15 +324,7 @@ async fn cancelling_at_period_end_keeps_protection_and_cancelling_now_ends_it(db
     assert!(at_end.cancel_at_period_end);
     assert!(!at_end.auto_renew);
     assert_eq!(at_end.status, pb::SubscriptionStatus::Active as i32);
-    let check = app
-        .seats()
-        .check_protection(with_token(
-            &device.device_token,
-            pb::CheckProtectionRequest {},
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let check = app.check_protection(&device.device_token).await;
     assert!(check.protected);
 
     let now = app
@@ -355,15 +335,7 @@ async fn cancelling_at_period_end_keeps_protection_and_cancelling_now_ends_it(db
         .into_inner();
     assert_eq!(now.status, pb::SubscriptionStatus::Cancelled as i32);
     assert_eq!(now.days_left, 0);
-    let check = app
-        .seats()
-        .check_protection(with_token(
-            &device.device_token,
-            pb::CheckProtectionRequest {},
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let check = app.check_protection(&device.device_token).await;
     assert!(!check.protected);
     assert_eq!(check.status, pb::SubscriptionStatus::Cancelled as i32);
 

@@ -3,7 +3,9 @@
 //! worker's renewals included.
 
 use super::{after, cancel, next_event, replay_all, set_auto_renew, watch};
-use crate::support::{ADMIN_TOKEN, Db, admin, assert_error, email, on_both_backends, spawn_app};
+use crate::support::{
+    ADMIN_TOKEN, Db, admin, assert_error, email, on_both_backends, spawn_app, tick,
+};
 use tessera_client::{
     pb::{self, EventType},
     tonic::Code,
@@ -213,15 +215,7 @@ async fn a_lifecycle_worker_renewal_is_an_event_of_the_system(db: Db) {
     let mut partner_view = watch(&app, &carrier.api_key, after(1)).await.unwrap();
 
     app.clock.advance(chrono::Duration::days(32));
-    let policy = tessera::lifecycle::worker::WorkerPolicy {
-        grace: chrono::Duration::days(14),
-        batch: 100,
-        interval: std::time::Duration::from_secs(60),
-    };
-    let applied = tessera::lifecycle::worker::run_once(&app.store, &app.clock, policy)
-        .await
-        .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(tick(&app).await, 1);
 
     let renewed = next_event(&mut renewals).await;
     assert_eq!(renewed.r#type(), EventType::SubscriptionRenewed);

@@ -2,23 +2,49 @@
 //! and the others are refused and leave nothing behind.
 
 use super::{as_partner, linked_identities, many_accounts};
-use crate::support::{Db, on_both_backends, spawn_app_with};
+use crate::support::{Db, TestApp, on_both_backends, spawn_app_with};
 use futures::future::join_all;
-use tessera_client::{pb, tonic::Code, tonic_types::StatusExt, with_token};
+use tessera_client::{
+    pb,
+    tonic::{Code, Status},
+    tonic_types::StatusExt,
+    with_token,
+};
 
 on_both_backends!(
     thirty_two_accounts_racing_for_one_partner_code_leave_exactly_one_owner,
     thirty_two_accounts_racing_for_one_product_key_create_exactly_one_subscription,
 );
 
-async fn thirty_two_accounts_racing_for_one_partner_code_leave_exactly_one_owner(db: Db) {
-    // The losers' failures are not what this test is about: keep the throttle out of it.
-    let Some(app) = spawn_app_with(db, |settings| {
+/// A server whose redemption throttle never trips here: the losers' failures are not
+/// what these tests are about.
+async fn spawn_unthrottled(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, |settings| {
         settings.redeem_account_limit = 1_000;
         settings.redeem_peer_limit = 100_000;
     })
     .await
-    else {
+}
+
+/// The indices of the calls that won, and how many were refused with
+/// `FAILED_PRECONDITION` and `reason`.
+fn winners_and_refused<T>(outcomes: &[Result<T, Status>], reason: &str) -> (Vec<usize>, usize) {
+    let winners = (0..outcomes.len())
+        .filter(|&i| outcomes[i].is_ok())
+        .collect();
+    let refused = outcomes
+        .iter()
+        .filter(|o| {
+            matches!(o, Err(s) if s.code() == Code::FailedPrecondition
+                && s.get_error_details().error_info().map(|i| i.reason.as_str())
+                    == Some(reason))
+        })
+        .count();
+    (winners, refused)
+}
+
+async fn thirty_two_accounts_racing_for_one_partner_code_leave_exactly_one_owner(db: Db) {
+    let Some(app) = spawn_unthrottled(db).await else {
         return;
     };
     let carrier = app.partner("Telco One").await;
@@ -37,17 +63,7 @@ async fn thirty_two_accounts_racing_for_one_partner_code_leave_exactly_one_owner
             async move { subscriptions.redeem_partner_code(request).await }
         });
         let outcomes = join_all(calls).await;
-        let winners: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| outcomes[i].is_ok())
-            .collect();
-        let refused = outcomes
-            .iter()
-            .filter(|o| {
-                matches!(o, Err(s) if s.code() == Code::FailedPrecondition
-                    && s.get_error_details().error_info().map(|i| i.reason.as_str())
-                        == Some("PARTNER_CODE_ALREADY_REDEEMED"))
-            })
-            .count();
+        let (winners, refused) = winners_and_refused(&outcomes, "PARTNER_CODE_ALREADY_REDEEMED");
         assert_eq!(
             (winners.len(), refused),
             (1, 31),
@@ -86,12 +102,7 @@ async fn thirty_two_accounts_racing_for_one_partner_code_leave_exactly_one_owner
 }
 
 async fn thirty_two_accounts_racing_for_one_product_key_create_exactly_one_subscription(db: Db) {
-    let Some(app) = spawn_app_with(db, |settings| {
-        settings.redeem_account_limit = 1_000;
-        settings.redeem_peer_limit = 100_000;
-    })
-    .await
-    else {
+    let Some(app) = spawn_unthrottled(db).await else {
         return;
     };
     let accounts = many_accounts(&app, 32).await;
@@ -112,17 +123,7 @@ async fn thirty_two_accounts_racing_for_one_product_key_create_exactly_one_subsc
             async move { product_keys.redeem_product_key(request).await }
         });
         let outcomes = join_all(calls).await;
-        let winners: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| outcomes[i].is_ok())
-            .collect();
-        let refused = outcomes
-            .iter()
-            .filter(|o| {
-                matches!(o, Err(s) if s.code() == Code::FailedPrecondition
-                    && s.get_error_details().error_info().map(|i| i.reason.as_str())
-                        == Some("PRODUCT_KEY_ALREADY_REDEEMED"))
-            })
-            .count();
+        let (winners, refused) = winners_and_refused(&outcomes, "PRODUCT_KEY_ALREADY_REDEEMED");
         assert_eq!(
             (winners.len(), refused),
             (1, 31),

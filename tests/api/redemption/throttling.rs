@@ -2,7 +2,7 @@
 //! within a window; malformed input does not count; concurrent guesses cannot outrun it.
 
 use super::{many_accounts, single_typo};
-use crate::support::{Db, assert_error, email, on_both_backends, spawn_app_with};
+use crate::support::{Db, TestApp, assert_error, email, on_both_backends, spawn_app_with};
 use futures::future::join_all;
 use std::time::Duration;
 use tessera::domain::codes::CodeKind;
@@ -21,6 +21,14 @@ on_both_backends!(
 );
 
 const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// A partner code that exists and is not yet redeemed.
+async fn live_partner_code(app: &TestApp) -> String {
+    let carrier = app.partner("Telco One").await;
+    app.provision(&carrier, "contract-1", "deluxe-3")
+        .await
+        .partner_code
+}
 
 /// Asserts REDEMPTION_THROTTLED with a retry delay in `(0, at_most]`.
 #[track_caller]
@@ -47,11 +55,7 @@ async fn an_account_that_keeps_failing_is_throttled_until_the_window_has_passed(
     else {
         return;
     };
-    let carrier = app.partner("Telco One").await;
-    let code = app
-        .provision(&carrier, "contract-1", "deluxe-3")
-        .await
-        .partner_code;
+    let code = live_partner_code(&app).await;
     let key = app
         .issue_keys("deluxe-3", 1, pb::ProductKeyKind::New)
         .await
@@ -103,11 +107,7 @@ async fn failures_from_one_address_over_several_accounts_throttle_a_fresh_accoun
     else {
         return;
     };
-    let carrier = app.partner("Telco One").await;
-    let code = app
-        .provision(&carrier, "contract-1", "deluxe-3")
-        .await
-        .partner_code;
+    let code = live_partner_code(&app).await;
     let guessers = many_accounts(&app, 3).await;
     // 2 + 1 unknown codes, then 1 unknown key: four failures from 127.0.0.1.
     for (_, token) in [&guessers[0], &guessers[0], &guessers[1]] {
@@ -144,11 +144,7 @@ async fn malformed_codes_and_keys_do_not_count_as_failed_redemptions(db: Db) {
     else {
         return;
     };
-    let carrier = app.partner("Telco One").await;
-    let code = app
-        .provision(&carrier, "contract-1", "deluxe-3")
-        .await
-        .partner_code;
+    let code = live_partner_code(&app).await;
     let key = app
         .issue_keys("deluxe-3", 1, pb::ProductKeyKind::New)
         .await

@@ -2,14 +2,11 @@
 //! nothing; a renewed proof extends it and a revoked one cancels it.
 
 use super::apple_pki::{Pki, with};
-use super::{
-    PRODUCT, check, event_of, millis, ms, restore_apple, spawn_apple_app, status, transaction,
-};
-use crate::support::{Db, email, on_both_backends};
+use super::{PRODUCT, event_of, millis, ms, restore_apple, spawn_apple_app, transaction};
+use crate::support::{Db, email, on_both_backends, status, tick};
 use chrono::Duration;
 use serde_json::json;
 use tessera::domain::clock::Clock;
-use tessera::lifecycle::worker::{WorkerPolicy, run_once};
 use tessera_client::pb;
 
 on_both_backends!(
@@ -53,7 +50,7 @@ async fn a_restored_app_store_purchase_becomes_a_subscription_and_restoring_it_a
         .activate(&token, &restored.name, "iphone")
         .await
         .expect("the restored subscription takes devices");
-    assert!(check(&app, &device.device_token).await.protected);
+    assert!(app.check_protection(&device.device_token).await.protected);
     let before = app.get_subscription(&token, &restored.name).await.unwrap();
 
     app.clock.advance(Duration::hours(1));
@@ -89,12 +86,7 @@ async fn a_renewed_proof_extends_the_subscription_and_a_revoked_proof_cancels_it
 
     // The paid period ends; the store has not renewed it yet, as far as Tessera knows.
     app.clock.advance(Duration::days(11));
-    let policy = WorkerPolicy {
-        grace: Duration::days(14),
-        batch: 100,
-        interval: std::time::Duration::from_secs(60),
-    };
-    run_once(&app.store, &app.clock, policy).await.unwrap();
+    tick(&app).await;
     let lapsed = app
         .get_subscription(&token, &subscription.name)
         .await
@@ -115,7 +107,7 @@ async fn a_renewed_proof_extends_the_subscription_and_a_revoked_proof_cancels_it
     assert_eq!(millis(&renewed.end_time), ms(renewed_end));
     assert_eq!(renewed.active_seat_count, 1, "the device keeps its seat");
     assert_eq!(app.list_subscriptions(&token).await.len(), 1);
-    let told = check(&app, &device.device_token).await;
+    let told = app.check_protection(&device.device_token).await;
     assert!(told.protected && told.warnings.is_empty(), "{told:?}");
 
     app.clock.advance(Duration::days(2));
@@ -131,7 +123,7 @@ async fn a_renewed_proof_extends_the_subscription_and_a_revoked_proof_cancels_it
     assert_eq!(revoked.name, subscription.name);
     assert_eq!(status(&revoked), pb::SubscriptionStatus::Cancelled);
     assert!(millis(&revoked.end_time) <= ms(app.clock.now()));
-    assert!(!check(&app, &device.device_token).await.protected);
+    assert!(!app.check_protection(&device.device_token).await.protected);
     let cancelled = event_of(
         &app,
         &subscription.name,

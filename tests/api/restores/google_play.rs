@@ -4,9 +4,10 @@
 
 use super::apple_pki::with;
 use super::play_stand_in::{self, Google, KEY_FILE_PATH, PACKAGE, StandIn, active_subscription};
-use super::{millis, ms, restore_play, status};
+use super::{millis, ms, restore_play};
 use crate::support::{
     Db, TestApp, assert_error, assert_invalid_field, email, on_both_backends, spawn_app_with,
+    status,
 };
 use chrono::{DateTime, Utc};
 use serde_json::json;

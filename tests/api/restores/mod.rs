@@ -106,18 +106,6 @@ async fn restore_apple(
     restore(app, token, pb::Channel::AppStore, proof).await
 }
 
-async fn check(app: &TestApp, device_token: &str) -> pb::CheckProtectionResponse {
-    app.seats()
-        .check_protection(with_token(device_token, pb::CheckProtectionRequest {}))
-        .await
-        .expect("a device asks whether it is protected")
-        .into_inner()
-}
-
-fn status(subscription: &pb::Subscription) -> pb::SubscriptionStatus {
-    pb::SubscriptionStatus::try_from(subscription.status).unwrap()
-}
-
 /// The first event of `kind` about `subscription` on the admin's event stream, replayed
 /// from the start; waits at most ten seconds for it.
 async fn event_of(app: &TestApp, subscription: &str, kind: pb::EventType) -> pb::Event {

@@ -3,7 +3,7 @@
 //! once leave exactly one subscription.
 
 use super::apple_pki::Pki;
-use super::{PRODUCT, check, event_of, millis, ms, restore_apple, spawn_apple_app, transaction};
+use super::{PRODUCT, event_of, millis, ms, restore_apple, spawn_apple_app, transaction};
 use crate::support::{Db, email, on_both_backends};
 use chrono::Duration;
 use futures::future::join_all;
@@ -34,7 +34,7 @@ async fn a_purchase_restored_on_another_account_moves_there_and_signs_out_the_ol
         .activate(&alice_token, &subscription.name, "alice-laptop")
         .await
         .unwrap();
-    assert!(check(&app, &phone.device_token).await.protected);
+    assert!(app.check_protection(&phone.device_token).await.protected);
 
     let moved = restore_apple(&app, &bob_token, &proof).await.unwrap();
     assert_eq!(moved.name, subscription.name, "the same subscription moves");
@@ -46,7 +46,7 @@ async fn a_purchase_restored_on_another_account_moves_there_and_signs_out_the_ol
     assert_eq!(millis(&moved.end_time), ms(expires));
 
     for device in [&phone, &laptop] {
-        let told = check(&app, &device.device_token).await;
+        let told = app.check_protection(&device.device_token).await;
         assert!(!told.protected, "{told:?}");
         assert_eq!(told.seat.unwrap().state, pb::SeatState::Deactivated as i32);
     }
@@ -152,7 +152,7 @@ async fn a_device_signed_out_by_a_move_learns_nothing_about_the_new_owner(db: Db
         .unwrap();
     restore_apple(&app, &bob_token, &proof).await.unwrap();
 
-    let told = check(&app, &phone.device_token).await;
+    let told = app.check_protection(&phone.device_token).await;
     assert!(!told.protected);
     let offered: Vec<&str> = told
         .actions
