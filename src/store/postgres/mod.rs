@@ -220,3 +220,5 @@ fn position_of(at: DateTime<Utc>, id: Uuid) -> (i64, String) {
     (to_micros(at), id.to_string())
 }
 
+#[cfg(test)]
+mod tests;
