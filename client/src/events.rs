@@ -52,6 +52,7 @@ use tonic_types::StatusExt;
 use crate::{
     RetryPolicy,
     pb::{self, event_service_client::EventServiceClient},
+    retry::random_unit,
     with_token,
 };
 
@@ -303,12 +304,6 @@ impl<C: Connect> Resumer<C> {
         self.failures += 1;
         Ok(())
     }
-}
-
-/// A uniform random number in `[0, 1)`, from the random bits of a version 4 UUID.
-fn random_unit() -> f64 {
-    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
-    (high >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -112,8 +112,9 @@ pub fn is_retryable(status: &Status) -> bool {
     matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
 }
 
-/// A uniform random number in `[0, 1)`, from the random bits of a version 4 UUID.
-fn random_unit() -> f64 {
+/// A uniform random number in `[0, 1)`, from the random bits of a version 4 UUID: the
+/// jitter of every backoff in this crate (calls here, reconnections in `events`).
+pub(crate) fn random_unit() -> f64 {
     let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
     // The top 53 bits fill an f64 mantissa exactly; a v4 UUID's high word is random there.
     (high >> 11) as f64 / (1u64 << 53) as f64

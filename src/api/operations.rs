@@ -129,21 +129,17 @@ fn apple_verifier(settings: &Settings) -> Result<Option<AppleVerifier>> {
 
 /// DER bytes from a DER or PEM certificate file.
 fn pem_or_der(bytes: &[u8]) -> Result<Vec<u8>> {
+    use crate::app_stores::pem::{PemError, decode};
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(bytes.to_vec());
     };
-    let Some(start) = text.find("-----BEGIN CERTIFICATE-----") else {
-        return Ok(bytes.to_vec());
-    };
-    let body: String = text[start + 27..]
-        .lines()
-        .take_while(|line| !line.starts_with("-----END"))
-        .collect();
-    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body.trim()).map_err(|e| {
-        Error::Internal(format!(
+    match decode(text, "CERTIFICATE") {
+        Ok(der) => Ok(der),
+        Err(PemError::NoBlock) => Ok(bytes.to_vec()),
+        Err(e) => Err(Error::Internal(format!(
             "the App Store root certificate is not valid PEM: {e}"
-        ))
-    })
+        ))),
+    }
 }
 
 /// The Play verifier, when a package name and a service account are configured.

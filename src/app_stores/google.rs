@@ -10,10 +10,11 @@
 //! `Throttled` `PLAY_UNAVAILABLE`, to retry in a few seconds; an answer that does not
 //! parse, or a malformed key file, is `Internal`.
 
+use super::pem::{self, PemError};
 use super::purchase::{StoreKind, VerifiedPurchase};
 use crate::error::Error;
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
@@ -613,20 +614,13 @@ fn check_token(token: &str) -> Result<(), Error> {
 
 /// The DER inside a `-----BEGIN PRIVATE KEY-----` block.
 fn pem_to_der(pem: &str) -> Result<Vec<u8>, Error> {
-    let body = pem
-        .trim()
-        .strip_prefix("-----BEGIN PRIVATE KEY-----")
-        .and_then(|rest| rest.strip_suffix("-----END PRIVATE KEY-----"))
-        .ok_or_else(|| {
-            config_error(
-                "Play service-account private_key is not a PEM \"PRIVATE KEY\" (PKCS#8) block",
-            )
-        })?;
-    let base64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD.decode(base64).map_err(|e| {
-        config_error(format!(
+    pem::decode(pem, "PRIVATE KEY").map_err(|e| match e {
+        PemError::Base64(e) => config_error(format!(
             "Play service-account private_key is not valid base64: {e}"
-        ))
+        )),
+        PemError::NoBlock | PemError::Unterminated => config_error(
+            "Play service-account private_key is not a PEM \"PRIVATE KEY\" (PKCS#8) block",
+        ),
     })
 }
 

@@ -4,4 +4,5 @@
 
 pub mod apple;
 pub mod google;
+pub mod pem;
 pub mod purchase;

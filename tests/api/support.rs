@@ -1,7 +1,7 @@
 //! Starting a real server for a test, on its own database, and small client helpers.
 
 use chrono::Utc;
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 use tessera::{Application, Settings, domain::clock::ManualClock};
 use tessera_client::{
     pb::{
@@ -14,6 +14,10 @@ use tessera_client::{
 };
 use tokio::sync::oneshot;
 
+#[path = "../support/test_db.rs"]
+mod test_db;
+use test_db::TestDb;
+
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const PASSWORD: &str = "a good long password";
 /// How long a test waits for something that should happen at once (an event, a wake-up,
@@ -25,104 +29,6 @@ pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 pub enum Db {
     Sqlite,
     Postgres,
-}
-
-/// A database made for one test and removed after it.
-pub struct TestDb {
-    pub url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    File(PathBuf),
-    Database { admin_url: String, name: String },
-}
-
-impl TestDb {
-    /// A fresh database, or `None` for PostgreSQL when `TEST_DATABASE_URL` is unset.
-    pub async fn create(db: Db) -> Option<Self> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        match db {
-            Db::Sqlite => {
-                let path = std::env::temp_dir().join(format!("tessera-test-{id}.db"));
-                Some(Self {
-                    url: format!("sqlite:{}", path.display()),
-                    cleanup: Cleanup::File(path),
-                })
-            }
-            Db::Postgres => {
-                let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-                    eprintln!("TEST_DATABASE_URL is unset: PostgreSQL variant not run");
-                    return None;
-                };
-                let name = format!("tessera_t_{id}");
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-                    .await
-                    .expect("TEST_DATABASE_URL is reachable");
-                sqlx::Executor::execute(
-                    &mut conn,
-                    sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-                )
-                .await
-                .expect("creating the test database");
-                let url = with_database(&admin_url, &name);
-                Some(Self {
-                    url,
-                    cleanup: Cleanup::Database { admin_url, name },
-                })
-            }
-        }
-    }
-}
-
-/// `admin_url` with its database replaced by `name`.
-fn with_database(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (admin_url, String::new()),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    format!("{base}/{name}{query}")
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match &self.cleanup {
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Cleanup::Database { admin_url, name } => {
-                let (admin_url, name) = (admin_url.clone(), name.clone());
-                // Drop runs inside the test's runtime: use a thread with its own.
-                let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("a runtime for cleanup");
-                    runtime.block_on(async {
-                        if let Ok(mut conn) =
-                            <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await
-                        {
-                            let _ = sqlx::Executor::execute(
-                                &mut conn,
-                                sqlx::AssertSqlSafe(format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                )),
-                            )
-                            .await;
-                        }
-                    });
-                })
-                .join();
-            }
-        }
-    }
 }
 
 /// A running server and clients for it.
@@ -143,8 +49,11 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
 }
 
 async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    let database = TestDb::create(db).await?;
-    let mut settings = Settings::for_database(database.url.clone());
+    let database = match db {
+        Db::Sqlite => TestDb::sqlite(),
+        Db::Postgres => TestDb::postgres().await?,
+    };
+    let mut settings = Settings::for_database(database.url());
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.admin_token = Some(ADMIN_TOKEN.to_owned());
     // Tests run the lifecycle worker themselves, at the simulated times they choose.
@@ -172,8 +81,7 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
         channel,
         store,
         clock,
-
-        database_url: database.url.clone(),
+        database_url: database.url(),
         shutdown: Some(shutdown),
         server: Some(server),
         _database: database,

@@ -22,14 +22,15 @@
 //! The domain side is checked without a database: `lifecycle::next` is the table, and
 //! `lifecycle::due_event` only owes events the table allows.
 
-mod databases;
 mod invariants;
 mod operations;
 mod scenario;
 mod world;
 
+#[path = "../support/test_db.rs"]
+mod test_db;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use databases::{PgDatabase, SqliteFile};
 use operations::play;
 use proptest::{
     prelude::*,
@@ -44,6 +45,7 @@ use tessera::{
     },
     store::Store,
 };
+use test_db::{PgDatabase, SqliteFile};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 use world::World;
@@ -168,7 +170,7 @@ fn due_event_only_returns_events_the_table_allows() {
 fn random_operations_on_sqlite_keep_every_subscription_invariant() {
     let rt = Runtime::new().expect("a tokio runtime");
     // Migrate once, then give each case a copy of the migrated file.
-    let template = SqliteFile::new("template");
+    let template = SqliteFile::new("prop-template");
     rt.block_on(async {
         let store = Store::connect(&template.url()).await.expect("sqlite");
         store.migrate().await.expect("migrations");
@@ -176,7 +178,7 @@ fn random_operations_on_sqlite_keep_every_subscription_invariant() {
     });
     let mut runner = TestRunner::new(config(48));
     check(runner.run(&scenario(), |(setup, ops)| {
-        let file = SqliteFile::new("case");
+        let file = SqliteFile::new("prop-case");
         std::fs::copy(&template.0, &file.0).expect("copying the migrated database");
         rt.block_on(async {
             let store = Store::connect(&file.url()).await.expect("sqlite");
@@ -191,14 +193,12 @@ fn random_operations_on_sqlite_keep_every_subscription_invariant() {
 
 #[test]
 fn random_operations_on_postgres_keep_every_subscription_invariant() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("TEST_DATABASE_URL is unset: PostgreSQL variant not run");
-        return;
-    };
     let rt = Runtime::new().expect("a tokio runtime");
     // One database for the run; each case makes its own account and subscriptions, and
     // the invariants are per subscription.
-    let database = rt.block_on(PgDatabase::create(admin_url));
+    let Some(database) = rt.block_on(PgDatabase::from_env()) else {
+        return;
+    };
     let store = rt.block_on(async {
         let store = Store::connect(&database.url).await.expect("postgres");
         store.migrate().await.expect("migrations");
@@ -221,7 +221,7 @@ fn random_operations_on_postgres_keep_every_subscription_invariant() {
 #[test]
 fn a_term_cancelled_before_it_starts_does_not_end_before_it_starts() {
     let rt = Runtime::new().expect("a tokio runtime");
-    let file = SqliteFile::new("cancel-before-start");
+    let file = SqliteFile::new("prop-cancel-before-start");
     let setup = Setup {
         start: Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap(),
         direct_plan: "deluxe-3",

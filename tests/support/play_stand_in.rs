@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
@@ -22,6 +22,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tessera::app_stores::google::{PlayConfig, PlayVerifier};
+use tessera::app_stores::pem;
 use tokio::net::TcpListener;
 
 /// The service account's key file, as downloaded from Google Cloud.
@@ -361,9 +362,5 @@ fn google_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 fn test_key() -> RsaKeyPair {
     let key_file: Value = serde_json::from_str(KEY_FILE).unwrap();
     let pem = key_file["private_key"].as_str().unwrap();
-    let base64: String = pem
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect();
-    RsaKeyPair::from_pkcs8(&STANDARD.decode(base64).unwrap()).unwrap()
+    RsaKeyPair::from_pkcs8(&pem::decode(pem, "PRIVATE KEY").unwrap()).unwrap()
 }

@@ -1,16 +1,48 @@
-//! Scratch databases for the store properties, removed when dropped: an SQLite file, and
-//! a PostgreSQL database made for one run.
+//! Scratch databases for tests, removed when dropped: an SQLite file in the temporary
+//! directory, or a PostgreSQL database made on the server `TEST_DATABASE_URL` names. The
+//! integration suite (`tests/api`) and the store properties (`tests/properties`) both
+//! include it, as `#[path = "…/support/test_db.rs"] mod test_db;`.
+
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use uuid::Uuid;
 
-/// An SQLite file that is removed with its journal files when dropped.
+/// A fresh database of either kind.
+pub enum TestDb {
+    Sqlite(SqliteFile),
+    Postgres(PgDatabase),
+}
+
+impl TestDb {
+    /// A fresh SQLite file.
+    pub fn sqlite() -> Self {
+        Self::Sqlite(SqliteFile::new("test"))
+    }
+
+    /// A fresh PostgreSQL database, or `None` (after a note) when `TEST_DATABASE_URL` is
+    /// unset.
+    pub async fn postgres() -> Option<Self> {
+        PgDatabase::from_env().await.map(Self::Postgres)
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(file) => file.url(),
+            Self::Postgres(database) => database.url.clone(),
+        }
+    }
+}
+
+/// An SQLite file that is removed with its journal files when dropped. Nothing is
+/// created until something opens it (or copies a file there).
 pub struct SqliteFile(pub PathBuf);
 
 impl SqliteFile {
+    /// A new path in the temporary directory; `label` tells runs' files apart.
     pub fn new(label: &str) -> Self {
-        let id = Uuid::new_v4().simple().to_string();
-        Self(std::env::temp_dir().join(format!("tessera-prop-{label}-{id}.db")))
+        let id = Uuid::new_v4().simple();
+        Self(std::env::temp_dir().join(format!("tessera-{label}-{id}.db")))
     }
 
     pub fn url(&self) -> String {
@@ -26,7 +58,7 @@ impl Drop for SqliteFile {
     }
 }
 
-/// A PostgreSQL database made for one test run, dropped afterwards.
+/// A PostgreSQL database made for one test (or one run), dropped afterwards.
 pub struct PgDatabase {
     admin_url: String,
     name: String,
@@ -34,8 +66,19 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
+    /// A new database on the server `TEST_DATABASE_URL` names, or `None` when it is
+    /// unset: the PostgreSQL variant of a test then prints a note and does nothing.
+    pub async fn from_env() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("TEST_DATABASE_URL is unset: PostgreSQL variant not run");
+            return None;
+        };
+        Some(Self::create(admin_url).await)
+    }
+
+    /// A new database on the server of `admin_url`, which must be reachable.
     pub async fn create(admin_url: String) -> Self {
-        let name = format!("tessera_prop_{}", Uuid::new_v4().simple());
+        let name = format!("tessera_test_{}", Uuid::new_v4().simple());
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
             .await
             .expect("TEST_DATABASE_URL is reachable");
@@ -71,7 +114,7 @@ fn with_database(admin_url: &str, name: &str) -> String {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Possibly inside a runtime: use a thread with its own.
+        // Drop may run inside a test's runtime: use a thread with its own.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
