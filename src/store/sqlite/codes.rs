@@ -11,7 +11,7 @@ use crate::{
         clock::to_micros,
         redemption::{PartnerCode, ProductKey, RedemptionCounter},
     },
-    error::Result,
+    error::{Error, Resource, Result},
     store::{CodeStore, CodeTx},
 };
 use async_trait::async_trait;
@@ -33,16 +33,20 @@ macro_rules! partner_code_columns {
 #[async_trait]
 impl CodeStore for SqliteStore {
     async fn release_redemption_attempt(&self, subjects: &[String]) -> Result<()> {
-        let _turn = self.write_turn().await;
-        for subject in subjects {
-            sqlx::query(
-                "UPDATE redemption_failures SET failures = failures - 1 \
-                 WHERE subject = ? AND failures > 0",
-            )
-            .bind(subject.as_str())
-            .execute(&self.pool)
-            .await?;
+        if subjects.is_empty() {
+            return Ok(());
         }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "UPDATE redemption_failures SET failures = failures - 1 \
+             WHERE failures > 0 AND subject IN (",
+        );
+        let mut listed = query.separated(", ");
+        for subject in subjects {
+            listed.push_bind(subject.clone());
+        }
+        query.push(")");
+        let _turn = self.write_turn().await;
+        query.build().execute(&self.pool).await?;
         Ok(())
     }
 
@@ -101,7 +105,7 @@ impl CodeTx for SqliteUnit {
     }
 
     async fn save_partner_code(&mut self, code: &PartnerCode) -> Result<()> {
-        sqlx::query(
+        let saved = sqlx::query(
             "UPDATE partner_codes SET redeemed_at = ?, redeemed_by = ?, revoked_at = ? \
              WHERE code_hash = ?",
         )
@@ -111,6 +115,9 @@ impl CodeTx for SqliteUnit {
         .bind(code.hash.as_str())
         .execute(&mut *self.tx)
         .await?;
+        if saved.rows_affected() == 0 {
+            return Err(Error::NotFound(Resource::PartnerCode));
+        }
         Ok(())
     }
 
@@ -147,7 +154,7 @@ impl CodeTx for SqliteUnit {
     }
 
     async fn save_product_key(&mut self, key: &ProductKey) -> Result<()> {
-        sqlx::query(
+        let saved = sqlx::query(
             "UPDATE product_keys SET redeemed_at = ?, redeemed_by = ?, subscription_id = ? \
              WHERE key_hash = ?",
         )
@@ -157,6 +164,9 @@ impl CodeTx for SqliteUnit {
         .bind(key.hash.as_str())
         .execute(&mut *self.tx)
         .await?;
+        if saved.rows_affected() == 0 {
+            return Err(Error::NotFound(Resource::ProductKey));
+        }
         Ok(())
     }
 
@@ -186,13 +196,11 @@ impl CodeTx for SqliteUnit {
 
     async fn save_redemption_counter(&mut self, counter: &RedemptionCounter) -> Result<()> {
         sqlx::query(
-            "INSERT INTO redemption_failures (subject, window_start, failures) VALUES (?, ?, ?) \
-             ON CONFLICT (subject) DO UPDATE SET \
-             window_start = excluded.window_start, failures = excluded.failures",
+            "UPDATE redemption_failures SET window_start = ?, failures = ? WHERE subject = ?",
         )
-        .bind(counter.subject.as_str())
         .bind(to_micros(counter.window_start))
         .bind(counter.failures)
+        .bind(counter.subject.as_str())
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -221,11 +221,6 @@ fn is_unique_violation_of(error: &sqlx::Error, column: &str) -> bool {
         if db.is_unique_violation() && db.message().contains(column))
 }
 
-/// Whether `error` is a foreign key violation.
-fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

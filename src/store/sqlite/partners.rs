@@ -2,7 +2,7 @@
 //! write gate.
 
 use super::{
-    SqliteStore, is_foreign_key_violation, is_unique_violation_of,
+    SqliteStore, is_unique_violation_of,
     rows::{self, KeyWithPartnerRow, PartnerKeyRow, PartnerRow},
 };
 use crate::{
@@ -100,7 +100,7 @@ impl PartnerStore for SqliteStore {
 
     async fn create_partner_key(&self, key: &PartnerKey, key_hash: &str) -> Result<()> {
         let _turn = self.write_turn().await;
-        let inserted = sqlx::query(
+        sqlx::query(
             "INSERT INTO partner_keys (id, partner_id, key_hash, prefix, created_at, revoked_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -111,12 +111,8 @@ impl PartnerStore for SqliteStore {
         .bind(to_micros(key.created_at))
         .bind(key.revoked_at.map(to_micros))
         .execute(&self.pool)
-        .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(e) if is_foreign_key_violation(&e) => Err(Error::NotFound(Resource::Partner)),
-            Err(e) => Err(e.into()),
-        }
+        .await?;
+        Ok(())
     }
 
     async fn partner_key(&self, partner_id: Uuid, key_id: Uuid) -> Result<Option<PartnerKey>> {
