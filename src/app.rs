@@ -190,7 +190,7 @@ impl Application {
                     stopping,
                     self.event_poll_interval,
                 ))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .serve_with_incoming_shutdown(incoming, shutdown);
         // Calls in flight get `grace` to finish once shutdown starts; a client that has

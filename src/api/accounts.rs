@@ -38,7 +38,7 @@ impl AccountService for AccountApi {
             .services
             .create_account(email, password, display_name)
             .await?;
-        Ok(Response::new(convert::account(account)))
+        Ok(Response::new(pb::Account::from(account)))
     }
 
     async fn sign_in(
@@ -50,7 +50,7 @@ impl AccountService for AccountApi {
         Ok(Response::new(pb::SignInResponse {
             session_token: signed_in.token,
             expire_time: Some(convert::timestamp(signed_in.expires_at)),
-            account: Some(convert::account(signed_in.account)),
+            account: Some(pb::Account::from(signed_in.account)),
         }))
     }
 
@@ -71,6 +71,6 @@ impl AccountService for AccountApi {
         let principal = caller::<(Account, Admin), _>(&request)?;
         let id = names::account("name", &request.get_ref().name, principal)?;
         let account = self.services.get_account(principal, id).await?;
-        Ok(Response::new(convert::account(account)))
+        Ok(Response::new(pb::Account::from(account)))
     }
 }

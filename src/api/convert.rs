@@ -4,10 +4,13 @@ use crate::{
     domain::{
         account::Account,
         event::ActorKind,
-        names::{account as account_name, partner as partner_name, plan as plan_name, seat as seat_name, subscription as subscription_name},
+        names::{
+            account as account_name, partner as partner_name, plan as plan_name, seat as seat_name,
+            subscription as subscription_name,
+        },
         partner::{Partner, PartnerKey, PartnerStatus},
-        principal::Principal,
         plan::{Plan, Term},
+        principal::Principal,
         protection::{Action, Warning},
         seat::{Platform, Seat},
         subscription::{Channel, Status, Subscription},
@@ -26,60 +29,68 @@ pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 /// A plan as sold.
-pub fn plan(plan: &Plan) -> pb::Plan {
-    let (term_months, term_days) = match plan.term {
-        Term::Months(n) => (n as i32, 0),
-        Term::Days(n) => (0, n as i32),
-    };
-    pb::Plan {
-        name: plan_name(plan.code),
-        code: plan.code.to_owned(),
-        display_name: plan.display_name.to_owned(),
-        seat_limit: plan.seat_limit as i32,
-        term_months,
-        term_days,
-        trial: plan.trial,
+impl From<&Plan> for pb::Plan {
+    fn from(plan: &Plan) -> Self {
+        let (term_months, term_days) = match plan.term {
+            Term::Months(n) => (n as i32, 0),
+            Term::Days(n) => (0, n as i32),
+        };
+        pb::Plan {
+            name: plan_name(plan.code),
+            code: plan.code.to_owned(),
+            display_name: plan.display_name.to_owned(),
+            seat_limit: plan.seat_limit as i32,
+            term_months,
+            term_days,
+            trial: plan.trial,
+        }
     }
 }
 
 /// An account.
-pub fn account(account: Account) -> pb::Account {
-    pb::Account {
-        name: account_name(account.id),
-        email: account.email,
-        display_name: account.display_name,
-        create_time: Some(timestamp(account.created_at)),
-        linked_identities: account
-            .linked_identities
-            .into_iter()
-            .map(|(partner, reference)| pb::LinkedIdentity {
-                partner: partner_name(partner),
-                reference,
-            })
-            .collect(),
+impl From<Account> for pb::Account {
+    fn from(account: Account) -> Self {
+        pb::Account {
+            name: account_name(account.id),
+            email: account.email,
+            display_name: account.display_name,
+            create_time: Some(timestamp(account.created_at)),
+            linked_identities: account
+                .linked_identities
+                .into_iter()
+                .map(|(partner, reference)| pb::LinkedIdentity {
+                    partner: partner_name(partner),
+                    reference,
+                })
+                .collect(),
+        }
     }
 }
 
 /// A channel.
-pub fn channel(channel: Channel) -> pb::Channel {
-    match channel {
-        Channel::Direct => pb::Channel::Direct,
-        Channel::Retail => pb::Channel::Retail,
-        Channel::Carrier => pb::Channel::Carrier,
-        Channel::AppStore => pb::Channel::AppStore,
-        Channel::PlayStore => pb::Channel::PlayStore,
+impl From<Channel> for pb::Channel {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::Direct => pb::Channel::Direct,
+            Channel::Retail => pb::Channel::Retail,
+            Channel::Carrier => pb::Channel::Carrier,
+            Channel::AppStore => pb::Channel::AppStore,
+            Channel::PlayStore => pb::Channel::PlayStore,
+        }
     }
 }
 
 /// A status.
-pub fn status(status: Status) -> pb::SubscriptionStatus {
-    match status {
-        Status::Trial => pb::SubscriptionStatus::Trial,
-        Status::Active => pb::SubscriptionStatus::Active,
-        Status::Grace => pb::SubscriptionStatus::Grace,
-        Status::Suspended => pb::SubscriptionStatus::Suspended,
-        Status::Expired => pb::SubscriptionStatus::Expired,
-        Status::Cancelled => pb::SubscriptionStatus::Cancelled,
+impl From<Status> for pb::SubscriptionStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Trial => pb::SubscriptionStatus::Trial,
+            Status::Active => pb::SubscriptionStatus::Active,
+            Status::Grace => pb::SubscriptionStatus::Grace,
+            Status::Suspended => pb::SubscriptionStatus::Suspended,
+            Status::Expired => pb::SubscriptionStatus::Expired,
+            Status::Cancelled => pb::SubscriptionStatus::Cancelled,
+        }
     }
 }
 
@@ -108,8 +119,8 @@ pub fn subscription(
         claimed: s.account_id.is_some(),
         name: subscription_name(s.id),
         plan: plan_name(&s.plan_code),
-        channel: channel(s.channel) as i32,
-        status: status(s.status) as i32,
+        channel: pb::Channel::from(s.channel) as i32,
+        status: pb::SubscriptionStatus::from(s.status) as i32,
         account: s.account_id.map(account_name).unwrap_or_default(),
         seat_limit: s.seat_limit as i32,
         active_seat_count: s.active_seats as i32,
@@ -117,10 +128,7 @@ pub fn subscription(
         end_time: Some(timestamp(s.term_end)),
         auto_renew: s.auto_renew,
         cancel_at_period_end: s.cancel_at_period_end,
-        partner: s
-            .partner_id
-            .map(partner_name)
-            .unwrap_or_default(),
+        partner: s.partner_id.map(partner_name).unwrap_or_default(),
         partner_reference: s.partner_reference.clone().unwrap_or_default(),
         days_left: s.days_left(now) as i32,
         product_key: if show_product_key {
@@ -146,47 +154,53 @@ pub fn platform(field: &'static str, raw: i32) -> Result<Platform> {
 }
 
 /// A seat.
-pub fn seat(seat: Seat) -> pb::Seat {
-    let state = if seat.is_active() {
-        pb::SeatState::Active
-    } else {
-        pb::SeatState::Deactivated
-    };
-    pb::Seat {
-        name: seat_name(seat.subscription_id, seat.id),
-        device_id: seat.device_id,
-        platform: match seat.platform {
-            Platform::Windows => pb::Platform::Windows,
-            Platform::MacOs => pb::Platform::Macos,
-            Platform::Android => pb::Platform::Android,
-            Platform::Ios => pb::Platform::Ios,
-        } as i32,
-        display_name: seat.display_name,
-        state: state as i32,
-        activate_time: Some(timestamp(seat.activated_at)),
-        last_seen_time: Some(timestamp(seat.last_seen_at)),
-        deactivate_time: seat.deactivated_at.map(timestamp),
+impl From<Seat> for pb::Seat {
+    fn from(seat: Seat) -> Self {
+        let state = if seat.is_active() {
+            pb::SeatState::Active
+        } else {
+            pb::SeatState::Deactivated
+        };
+        pb::Seat {
+            name: seat_name(seat.subscription_id, seat.id),
+            device_id: seat.device_id,
+            platform: match seat.platform {
+                Platform::Windows => pb::Platform::Windows,
+                Platform::MacOs => pb::Platform::Macos,
+                Platform::Android => pb::Platform::Android,
+                Platform::Ios => pb::Platform::Ios,
+            } as i32,
+            display_name: seat.display_name,
+            state: state as i32,
+            activate_time: Some(timestamp(seat.activated_at)),
+            last_seen_time: Some(timestamp(seat.last_seen_at)),
+            deactivate_time: seat.deactivated_at.map(timestamp),
+        }
     }
 }
 
 /// A protection warning kind.
-pub fn warning(warning: Warning) -> pb::WarningKind {
-    match warning {
-        Warning::ExpiringSoon => pb::WarningKind::ExpiringSoon,
-        Warning::InGrace => pb::WarningKind::InGrace,
-        Warning::Expired => pb::WarningKind::Expired,
-        Warning::Suspended => pb::WarningKind::Suspended,
-        Warning::Cancelled => pb::WarningKind::Cancelled,
-        Warning::SeatRemoved => pb::WarningKind::SeatRemoved,
+impl From<Warning> for pb::WarningKind {
+    fn from(warning: Warning) -> Self {
+        match warning {
+            Warning::ExpiringSoon => pb::WarningKind::ExpiringSoon,
+            Warning::InGrace => pb::WarningKind::InGrace,
+            Warning::Expired => pb::WarningKind::Expired,
+            Warning::Suspended => pb::WarningKind::Suspended,
+            Warning::Cancelled => pb::WarningKind::Cancelled,
+            Warning::SeatRemoved => pb::WarningKind::SeatRemoved,
+        }
     }
 }
 
 /// A protection action kind.
-pub fn action(action: Action) -> pb::ActionKind {
-    match action {
-        Action::Renew => pb::ActionKind::Renew,
-        Action::ApplySubscription => pb::ActionKind::ApplySubscription,
-        Action::RecoverPurchase => pb::ActionKind::RecoverPurchase,
+impl From<Action> for pb::ActionKind {
+    fn from(action: Action) -> Self {
+        match action {
+            Action::Renew => pb::ActionKind::Renew,
+            Action::ApplySubscription => pb::ActionKind::ApplySubscription,
+            Action::RecoverPurchase => pb::ActionKind::RecoverPurchase,
+        }
     }
 }
 
@@ -206,35 +220,41 @@ pub fn subscription_for(
 }
 
 /// A partner.
-pub fn partner(partner: Partner) -> pb::Partner {
-    pb::Partner {
-        name: partner_name(partner.id),
-        display_name: partner.display_name,
-        status: match partner.status {
-            PartnerStatus::Active => pb::PartnerStatus::Active,
-            PartnerStatus::Disabled => pb::PartnerStatus::Disabled,
-        } as i32,
-        create_time: Some(timestamp(partner.created_at)),
+impl From<Partner> for pb::Partner {
+    fn from(partner: Partner) -> Self {
+        pb::Partner {
+            name: partner_name(partner.id),
+            display_name: partner.display_name,
+            status: match partner.status {
+                PartnerStatus::Active => pb::PartnerStatus::Active,
+                PartnerStatus::Disabled => pb::PartnerStatus::Disabled,
+            } as i32,
+            create_time: Some(timestamp(partner.created_at)),
+        }
     }
 }
 
 /// A partner's API key (never the secret).
-pub fn partner_key(key: PartnerKey) -> pb::PartnerKey {
-    pb::PartnerKey {
-        name: crate::domain::names::partner_key(key.partner_id, key.id),
-        prefix: key.prefix,
-        create_time: Some(timestamp(key.created_at)),
-        revoke_time: key.revoked_at.map(timestamp),
+impl From<PartnerKey> for pb::PartnerKey {
+    fn from(key: PartnerKey) -> Self {
+        pb::PartnerKey {
+            name: crate::domain::names::partner_key(key.partner_id, key.id),
+            prefix: key.prefix,
+            create_time: Some(timestamp(key.created_at)),
+            revoke_time: key.revoked_at.map(timestamp),
+        }
     }
 }
 
 /// An actor kind.
-pub fn actor_kind(kind: ActorKind) -> pb::ActorKind {
-    match kind {
-        ActorKind::Account => pb::ActorKind::Account,
-        ActorKind::Partner => pb::ActorKind::Partner,
-        ActorKind::Admin => pb::ActorKind::Admin,
-        ActorKind::System => pb::ActorKind::System,
+impl From<ActorKind> for pb::ActorKind {
+    fn from(kind: ActorKind) -> Self {
+        match kind {
+            ActorKind::Account => pb::ActorKind::Account,
+            ActorKind::Partner => pb::ActorKind::Partner,
+            ActorKind::Admin => pb::ActorKind::Admin,
+            ActorKind::System => pb::ActorKind::System,
+        }
     }
 }
 

@@ -141,7 +141,7 @@ fn view(principal: Principal, event: Event) -> pb::Event {
         r#type: event_type_proto(event.event_type) as i32,
         subscription: subscription_name(event.subscription.id),
         create_time: Some(convert::timestamp(event.created_at)),
-        actor_kind: convert::actor_kind(event.actor.kind) as i32,
+        actor_kind: pb::ActorKind::from(event.actor.kind) as i32,
         actor,
         request_id: event.request_id.unwrap_or_default(),
         subscription_state: Some(subscription_for(
@@ -152,7 +152,7 @@ fn view(principal: Principal, event: Event) -> pb::Event {
         seat: if partner {
             None
         } else {
-            event.seat.map(convert::seat)
+            event.seat.map(pb::Seat::from)
         },
         // Partners see the facts about their own subscription, never where a device or
         // an account came from.
@@ -209,13 +209,14 @@ impl EventService for EventApi {
                 let committed = notifier.notified();
                 tokio::pin!(committed);
                 committed.as_mut().enable();
-                let (events, scanned_to) = match services.events_after(principal, &filter, BATCH).await {
-                    Ok(batch) => batch,
-                    Err(error) => {
-                        let _ = sender.send(Err(error.into())).await;
-                        return;
-                    }
-                };
+                let (events, scanned_to) =
+                    match services.events_after(principal, &filter, BATCH).await {
+                        Ok(batch) => batch,
+                        Err(error) => {
+                            let _ = sender.send(Err(error.into())).await;
+                            return;
+                        }
+                    };
                 for event in events {
                     let message = pb::WatchEventsResponse {
                         event: Some(view(principal, event)),

@@ -2,7 +2,7 @@
 //! partner may read itself.
 
 use super::{
-    convert, names,
+    names,
     principal::{Admin, Partner, caller},
 };
 use crate::{
@@ -35,7 +35,7 @@ impl PartnerService for PartnerApi {
         caller::<(Admin,), _>(&request)?;
         let name = parse_display_name("display_name", &request.get_ref().display_name, true)?;
         let partner = self.services.create_partner(&name).await?;
-        Ok(Response::new(convert::partner(partner)))
+        Ok(Response::new(pb::Partner::from(partner)))
     }
 
     async fn get_partner(
@@ -45,7 +45,7 @@ impl PartnerService for PartnerApi {
         let principal = caller::<(Admin, Partner), _>(&request)?;
         let id = names::partner("name", &request.get_ref().name, principal)?;
         let partner = self.services.get_partner(principal, id).await?;
-        Ok(Response::new(convert::partner(partner)))
+        Ok(Response::new(pb::Partner::from(partner)))
     }
 
     async fn list_partners(
@@ -57,7 +57,7 @@ impl PartnerService for PartnerApi {
         let page = PageRequest::parse(req.page_size, &req.page_token)?;
         let page = self.services.list_partners(&page).await?;
         Ok(Response::new(pb::ListPartnersResponse {
-            partners: page.items.into_iter().map(convert::partner).collect(),
+            partners: page.items.into_iter().map(pb::Partner::from).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -112,7 +112,7 @@ impl PartnerService for PartnerApi {
             .services
             .update_partner(id, display_name, status)
             .await?;
-        Ok(Response::new(convert::partner(updated)))
+        Ok(Response::new(pb::Partner::from(updated)))
     }
 
     async fn create_partner_key(
@@ -123,7 +123,7 @@ impl PartnerService for PartnerApi {
         let id = names::partner("parent", &request.get_ref().parent, principal)?;
         let (key, api_key) = self.services.create_partner_key(id).await?;
         Ok(Response::new(pb::CreatePartnerKeyResponse {
-            key: Some(convert::partner_key(key)),
+            key: Some(pb::PartnerKey::from(key)),
             api_key,
         }))
     }
@@ -135,6 +135,6 @@ impl PartnerService for PartnerApi {
         caller::<(Admin,), _>(&request)?;
         let (partner, key) = names::partner_key("name", &request.get_ref().name)?;
         let key = self.services.revoke_partner_key(partner, key).await?;
-        Ok(Response::new(convert::partner_key(key)))
+        Ok(Response::new(pb::PartnerKey::from(key)))
     }
 }

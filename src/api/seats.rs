@@ -51,7 +51,7 @@ impl SeatService for SeatApi {
             .await?;
         tracing::info!(%subscription_id, newly_taken = activation.newly_taken, "seat activated");
         Ok(Response::new(pb::ActivateSeatResponse {
-            seat: Some(convert::seat(activation.seat)),
+            seat: Some(pb::Seat::from(activation.seat)),
             device_token: activation.device_token,
         }))
     }
@@ -66,7 +66,7 @@ impl SeatService for SeatApi {
             .services
             .deactivate_seat(principal, subscription_id, seat_id)
             .await?;
-        Ok(Response::new(convert::seat(seat)))
+        Ok(Response::new(pb::Seat::from(seat)))
     }
 
     async fn list_seats(
@@ -82,7 +82,7 @@ impl SeatService for SeatApi {
             .list_seats(principal, subscription_id, req.show_deactivated, &page)
             .await?;
         Ok(Response::new(pb::ListSeatsResponse {
-            seats: page.items.into_iter().map(convert::seat).collect(),
+            seats: page.items.into_iter().map(pb::Seat::from).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -113,17 +113,17 @@ impl SeatService for SeatApi {
             .collect();
         Ok(Response::new(pb::CheckProtectionResponse {
             protected: report.verdict.protected,
-            status: convert::status(subscription.status) as i32,
+            status: pb::SubscriptionStatus::from(subscription.status) as i32,
             end_time: Some(convert::timestamp(subscription.term_end)),
             days_left: subscription.days_left(now) as i32,
-            seat: Some(convert::seat(report.seat)),
+            seat: Some(pb::Seat::from(report.seat)),
             subscription: Some(subscription_for(principal, subscription, now)),
             warnings: report
                 .verdict
                 .warning
                 .into_iter()
                 .map(|(kind, message, days)| pb::ProtectionWarning {
-                    kind: convert::warning(kind) as i32,
+                    kind: pb::WarningKind::from(kind) as i32,
                     message,
                     days: days as i32,
                 })
@@ -133,7 +133,7 @@ impl SeatService for SeatApi {
                 .actions
                 .into_iter()
                 .map(|action| pb::ProtectionAction {
-                    kind: convert::action(action) as i32,
+                    kind: pb::ActionKind::from(action) as i32,
                     subscriptions: if action == Action::ApplySubscription {
                         alternatives.clone()
                     } else {
@@ -157,7 +157,7 @@ impl SeatService for SeatApi {
             .apply_subscription(principal, from, seat_id, to)
             .await?;
         Ok(Response::new(pb::ApplySubscriptionResponse {
-            seat: Some(convert::seat(seat)),
+            seat: Some(pb::Seat::from(seat)),
         }))
     }
 }

@@ -53,7 +53,7 @@ impl SubscriptionService for SubscriptionApi {
         _request: Request<pb::ListPlansRequest>,
     ) -> Result<Response<pb::ListPlansResponse>, Status> {
         Ok(Response::new(pb::ListPlansResponse {
-            plans: CATALOG.iter().map(convert::plan).collect(),
+            plans: CATALOG.iter().map(pb::Plan::from).collect(),
         }))
     }
 
@@ -65,7 +65,8 @@ impl SubscriptionService for SubscriptionApi {
         let req = request.into_inner();
         let account_id = names::account("parent", &req.parent, principal)?;
         let plan = plan::parse("plan", &req.plan)?;
-        let key = Method::CreateSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let key =
+            Method::CreateSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let answer = self
             .services
             .create_subscription(principal, account_id, plan, req.auto_renew, key.as_ref())
@@ -141,7 +142,8 @@ impl SubscriptionService for SubscriptionApi {
         let principal = caller::<(Account, Admin, Partner), _>(&request)?;
         let req = request.into_inner();
         let id = names::subscription("name", &req.name)?;
-        let key = Method::CancelSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let key =
+            Method::CancelSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let answer = self
             .services
             .cancel_subscription(principal, id, req.immediately, key.as_ref())
@@ -251,7 +253,8 @@ impl SubscriptionService for SubscriptionApi {
         let principal = caller::<(Partner, Admin), _>(&request)?;
         let req = request.into_inner();
         let id = names::subscription("name", &req.name)?;
-        let key = Method::SuspendSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let key =
+            Method::SuspendSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let answer = self
             .services
             .set_suspended(principal, id, true, key.as_ref())
@@ -266,7 +269,8 @@ impl SubscriptionService for SubscriptionApi {
         let principal = caller::<(Partner, Admin), _>(&request)?;
         let req = request.into_inner();
         let id = names::subscription("name", &req.name)?;
-        let key = Method::ResumeSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let key =
+            Method::ResumeSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let answer = self
             .services
             .set_suspended(principal, id, false, key.as_ref())
@@ -285,7 +289,8 @@ impl SubscriptionService for SubscriptionApi {
             Some(end) => Renewal::Until(end),
             None => Renewal::OneTerm,
         };
-        let key = Method::RenewSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let key =
+            Method::RenewSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let answer = self
             .services
             .renew_subscription(principal, id, renewal, key.as_ref())
@@ -300,7 +305,8 @@ impl SubscriptionService for SubscriptionApi {
         let principal = caller::<(Partner, Admin), _>(&request)?;
         let req = request.into_inner();
         let id = names::subscription("name", &req.name)?;
-        let key = Method::ReissuePartnerCode.key(principal, &req.request_id, &req.encode_to_vec())?;
+        let key =
+            Method::ReissuePartnerCode.key(principal, &req.request_id, &req.encode_to_vec())?;
         let issued = self
             .services
             .reissue_partner_code(principal, id, key.as_ref())
@@ -323,7 +329,9 @@ impl SubscriptionService for SubscriptionApi {
             .services
             .redeem_partner_code(account_id, &code, peer)
             .await?;
-        Ok(Response::new(self.view(Principal::Account(account_id), subscription)))
+        Ok(Response::new(
+            self.view(Principal::Account(account_id), subscription),
+        ))
     }
 
     async fn check_overlap(
@@ -376,6 +384,8 @@ impl SubscriptionService for SubscriptionApi {
             .services
             .restore_store_purchase(account_id, store, &req.signed_proof)
             .await?;
-        Ok(Response::new(self.view(Principal::Account(account_id), subscription)))
+        Ok(Response::new(
+            self.view(Principal::Account(account_id), subscription),
+        ))
     }
 }

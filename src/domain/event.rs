@@ -1,7 +1,9 @@
 //! Lifecycle events: every committed change to a subscription or seat, in one global
 //! order. Written in the same transaction as the change (a transactional outbox).
 
-use super::{principal::Principal, seat::Seat, subscription::Subscription, subscription::stored_enum};
+use super::{
+    principal::Principal, seat::Seat, stored_enum::stored_enum, subscription::Subscription,
+};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

@@ -18,4 +18,5 @@ pub mod purchase;
 pub mod redemption;
 pub mod seat;
 pub mod secret;
+mod stored_enum;
 pub mod subscription;

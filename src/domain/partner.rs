@@ -1,6 +1,6 @@
 //! Partners (carriers and resellers) and their API keys.
 
-use super::subscription::stored_enum;
+use super::stored_enum::stored_enum;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -48,7 +48,9 @@ pub const KEY_PREFIX_LEN: usize = 12;
 impl Partner {
     /// Whether `key` lets this partner in: an unrevoked key of an active partner.
     pub fn key_works(&self, key: &PartnerKey) -> bool {
-        key.partner_id == self.id && key.revoked_at.is_none() && self.status == PartnerStatus::Active
+        key.partner_id == self.id
+            && key.revoked_at.is_none()
+            && self.status == PartnerStatus::Active
     }
 }
 

@@ -2,10 +2,7 @@
 //! redeeming them, the keyed hash under which they are kept, and the throttle on
 //! failed attempts.
 
-use super::{
-    idempotency::hex,
-    subscription::{Subscription, stored_enum},
-};
+use super::{idempotency::hex, stored_enum::stored_enum, subscription::Subscription};
 use crate::error::{Error, Reason, Resource, Result};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
@@ -212,7 +209,12 @@ impl RedemptionCounter {
     /// Counts an attempt against `limit`: the window restarts once it has passed.
     /// Errors: `Throttled` (REDEMPTION_THROTTLED) with the time left in the window when
     /// the attempt would exceed the limit.
-    pub fn count_attempt(&mut self, limit: i64, window: Duration, now: DateTime<Utc>) -> Result<()> {
+    pub fn count_attempt(
+        &mut self,
+        limit: i64,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         if self.window_start <= now - window {
             self.window_start = now;
             self.failures = 0;

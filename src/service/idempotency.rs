@@ -165,13 +165,21 @@ mod tests {
     fn partners_must_send_a_request_id_and_everyone_must_for_create() {
         let partner = Principal::Partner(uuid::Uuid::now_v7());
         assert!(Method::ChangePlan.key(partner, "", b"").is_err());
-        assert!(Method::ChangePlan.key(Principal::Admin, "", b"").unwrap().is_none());
+        assert!(
+            Method::ChangePlan
+                .key(Principal::Admin, "", b"")
+                .unwrap()
+                .is_none()
+        );
         assert!(
             Method::CreateSubscription
                 .key(Principal::Admin, "", b"")
                 .is_err()
         );
-        let key = Method::ChangePlan.key(partner, "r-1", b"x").unwrap().unwrap();
+        let key = Method::ChangePlan
+            .key(partner, "r-1", b"x")
+            .unwrap()
+            .unwrap();
         assert_eq!(key.scope, partner.idempotency_scope());
     }
 

@@ -38,11 +38,17 @@ impl Services {
     ) -> Result<Subscription> {
         let (purchase, linked) = match store {
             StoreKind::AppStore => {
-                let apple = self.apple.as_ref().ok_or_else(|| not_configured("App Store"))?;
+                let apple = self
+                    .apple
+                    .as_ref()
+                    .ok_or_else(|| not_configured("App Store"))?;
                 (apple.verify(proof, self.now())?, None)
             }
             StoreKind::PlayStore => {
-                let play = self.play.as_ref().ok_or_else(|| not_configured("Google Play"))?;
+                let play = self
+                    .play
+                    .as_ref()
+                    .ok_or_else(|| not_configured("Google Play"))?;
                 let verified = play.verify(proof).await?;
                 (verified.purchase, verified.linked_purchase_token)
             }
@@ -59,7 +65,9 @@ impl Services {
         linked: Option<&str>,
         plan: &'static plan::Plan,
     ) -> Result<Subscription> {
-        let mut unit = self.begin(Some(Principal::Account(account_id)), None).await?;
+        let mut unit = self
+            .begin(Some(Principal::Account(account_id)), None)
+            .await?;
         let mut on_file = unit
             .tx
             .lock_store_purchase(purchase.store, &purchase.original_id)

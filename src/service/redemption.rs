@@ -89,7 +89,10 @@ impl Services {
                 return self.store.subscription(principal.scope(), id).await;
             }
             // The code is the customer's right to the subscription it names.
-            let mut subscription = unit.tx.lock_subscription(Scope::All, code.subscription_id).await?;
+            let mut subscription = unit
+                .tx
+                .lock_subscription(Scope::All, code.subscription_id)
+                .await?;
             subscription.claim(account_id, unit.now, &mut unit.events)?;
             unit.tx.save_subscription(&subscription).await?;
             unit.tx.save_partner_code(&code).await?;

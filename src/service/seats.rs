@@ -138,26 +138,28 @@ impl Services {
 
     /// A device checks in: records when it was last seen and judges its protection. A
     /// removed device learns that it is not protected, and nothing of the account.
-    pub async fn check_protection(&self, seat_id: Uuid, subscription_id: Uuid) -> Result<Protection> {
+    pub async fn check_protection(
+        &self,
+        seat_id: Uuid,
+        subscription_id: Uuid,
+    ) -> Result<Protection> {
         let now = self.now();
         self.store.touch_seat(seat_id, now).await?;
         // The device's own seat and subscription, whether or not it still holds the seat.
         let own = Scope::Subscription(subscription_id);
         let subscription = self.store.subscription(own, subscription_id).await?;
         let seat = self.store.seat(own, subscription_id, seat_id).await?;
-        let mut alternatives: Vec<Subscription> = match subscription
-            .account_id
-            .filter(|_| seat.is_active())
-        {
-            Some(account) => self
-                .store
-                .account_subscriptions(Scope::Account(account), account)
-                .await?
-                .into_iter()
-                .filter(|other| other.id != subscription.id && other.admits_seat(&[]).is_ok())
-                .collect(),
-            None => Vec::new(),
-        };
+        let mut alternatives: Vec<Subscription> =
+            match subscription.account_id.filter(|_| seat.is_active()) {
+                Some(account) => self
+                    .store
+                    .account_subscriptions(Scope::Account(account), account)
+                    .await?
+                    .into_iter()
+                    .filter(|other| other.id != subscription.id && other.admits_seat(&[]).is_ok())
+                    .collect(),
+                None => Vec::new(),
+            };
         // The one that runs longest first.
         alternatives.sort_by(|a, b| b.term_end.cmp(&a.term_end).then(a.id.cmp(&b.id)));
         let verdict = protection::judge(

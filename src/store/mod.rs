@@ -86,8 +86,16 @@ pub struct WriteContext {
 /// A database. Reads run on their own; writes run in a [`UnitOfWork`].
 #[async_trait]
 pub trait Store:
-    AccountStore + SubscriptionStore + SeatStore + PartnerStore + CodeStore + OutboxStore
-    + IdempotencyStore + Send + Sync + std::fmt::Debug
+    AccountStore
+    + SubscriptionStore
+    + SeatStore
+    + PartnerStore
+    + CodeStore
+    + OutboxStore
+    + IdempotencyStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// The backend.
     fn backend(&self) -> Backend;
@@ -154,8 +162,7 @@ pub trait AccountStore {
     ) -> Result<()>;
 
     /// The account of a session that has not expired at `now`.
-    async fn session_account(&self, token_hash: &str, now: DateTime<Utc>)
-    -> Result<Option<Uuid>>;
+    async fn session_account(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Uuid>>;
 
     /// Ends a session; ending an unknown one does nothing.
     async fn delete_session(&self, token_hash: &str) -> Result<()>;

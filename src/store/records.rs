@@ -43,9 +43,9 @@ fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     let mut value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::Internal(format!("{what} record is not JSON: {e}")))?;
     let version = match &mut value {
-        serde_json::Value::Object(fields) => fields
-            .remove("version")
-            .map_or(Some(1), |v| v.as_u64()),
+        serde_json::Value::Object(fields) => {
+            fields.remove("version").map_or(Some(1), |v| v.as_u64())
+        }
         _ => None,
     };
     match version {
@@ -162,29 +162,67 @@ macro_rules! record_enum {
     };
 }
 
-record_enum!(ChannelV1, Channel { Direct, Retail, Carrier, AppStore, PlayStore });
-record_enum!(StatusV1, Status { Trial, Active, Grace, Suspended, Expired, Cancelled });
-record_enum!(PlatformV1, Platform { Windows, MacOs, Android, Ios });
-record_enum!(ActorKindV1, ActorKind { Account, Partner, Admin, System });
-record_enum!(EventTypeV1, EventType {
-    SubscriptionCreated,
-    SubscriptionRenewed,
-    SubscriptionPlanChanged,
-    SubscriptionUpdated,
-    SubscriptionSuspended,
-    SubscriptionResumed,
-    SubscriptionEnteredGrace,
-    SubscriptionExpired,
-    SubscriptionCancellationScheduled,
-    SubscriptionCancelled,
-    SubscriptionTransferred,
-    SeatActivated,
-    SeatDeactivated,
-    SeatMoved,
-    PartnerCodeRedeemed,
-    PartnerCodeReissued,
-    ProductKeyRedeemed,
-});
+record_enum!(
+    ChannelV1,
+    Channel {
+        Direct,
+        Retail,
+        Carrier,
+        AppStore,
+        PlayStore
+    }
+);
+record_enum!(
+    StatusV1,
+    Status {
+        Trial,
+        Active,
+        Grace,
+        Suspended,
+        Expired,
+        Cancelled
+    }
+);
+record_enum!(
+    PlatformV1,
+    Platform {
+        Windows,
+        MacOs,
+        Android,
+        Ios
+    }
+);
+record_enum!(
+    ActorKindV1,
+    ActorKind {
+        Account,
+        Partner,
+        Admin,
+        System
+    }
+);
+record_enum!(
+    EventTypeV1,
+    EventType {
+        SubscriptionCreated,
+        SubscriptionRenewed,
+        SubscriptionPlanChanged,
+        SubscriptionUpdated,
+        SubscriptionSuspended,
+        SubscriptionResumed,
+        SubscriptionEnteredGrace,
+        SubscriptionExpired,
+        SubscriptionCancellationScheduled,
+        SubscriptionCancelled,
+        SubscriptionTransferred,
+        SeatActivated,
+        SeatDeactivated,
+        SeatMoved,
+        PartnerCodeRedeemed,
+        PartnerCodeReissued,
+        ProductKeyRedeemed,
+    }
+);
 
 impl From<&Subscription> for SubscriptionRecordV1 {
     fn from(s: &Subscription) -> Self {
@@ -351,7 +389,10 @@ fn decode_answer<R: DeserializeOwned, T: From<R>>(text: &str) -> Result<Answer<T
 
 impl Answerable for Subscription {
     fn encode_answer(answer: &Answer<Self>) -> Result<String> {
-        encode_answer(SubscriptionRecordV1::from(&answer.value), answer.answered_at)
+        encode_answer(
+            SubscriptionRecordV1::from(&answer.value),
+            answer.answered_at,
+        )
     }
 
     fn decode_answer(text: &str) -> Result<Answer<Self>> {

@@ -29,19 +29,31 @@ async fn the_database_refuses_more_active_seats_than_the_limit(db: Db) {
 
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
-    let over_limit =
-        sqlx::query("UPDATE subscriptions SET active_seats = seat_limit + 1 WHERE id = $1")
-            .bind(id.clone())
-            .execute(&pool)
-            .await;
+    // PostgreSQL keeps ids as uuid, SQLite as text.
+    let id_param = match db {
+        Db::Sqlite => "$1",
+        Db::Postgres => "CAST($1 AS uuid)",
+    };
+    let over_limit = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE subscriptions SET active_seats = seat_limit + 1 WHERE id = {id_param}"
+    )))
+    .bind(id.clone())
+    .execute(&pool)
+    .await;
     assert!(
         over_limit.is_err(),
         "the check constraint let the count pass the limit"
     );
-    let second_seat_for_device = sqlx::query(
-        "INSERT INTO seats (id, subscription_id, device_id, platform, display_name, activated_at, last_seen_at) \
-         VALUES ($1, $2, 'pc', 'WINDOWS', 'PC again', 0, 0)",
-    )
+    let insert = match db {
+        Db::Sqlite => "VALUES ($1, $2, 'pc', 'WINDOWS', 'PC again', 0, 0)",
+        Db::Postgres => {
+            "VALUES (CAST($1 AS uuid), CAST($2 AS uuid), 'pc', 'WINDOWS', 'PC again', now(), now())"
+        }
+    };
+    let second_seat_for_device = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO seats (id, subscription_id, device_id, platform, display_name, \
+         activated_at, last_seen_at) {insert}"
+    )))
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(id)
     .execute(&pool)

@@ -15,5 +15,6 @@ mod redemption;
 mod replicas;
 mod restores;
 mod seats;
+mod stored_records;
 mod subscriptions;
 mod support;

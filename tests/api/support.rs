@@ -2,11 +2,7 @@
 
 use chrono::Utc;
 use std::sync::Arc;
-use tessera::{
-    Application, Settings,
-    domain::clock::ManualClock,
-    lifecycle::worker::run_once,
-};
+use tessera::{Application, Settings, domain::clock::ManualClock, lifecycle::worker::run_once};
 use tessera_client::{
     pb::{
         self, account_service_client::AccountServiceClient, seat_service_client::SeatServiceClient,
@@ -234,9 +230,7 @@ impl TestApp {
 /// Runs the lifecycle worker once, at the server's simulated time: how many changes it
 /// applied.
 pub async fn tick(app: &TestApp) -> usize {
-    run_once(&app.services, 100)
-        .await
-        .expect("the worker runs")
+    run_once(&app.services, 100).await.expect("the worker runs")
 }
 
 /// A subscription's status, which must be one this test suite knows.
