@@ -1,9 +1,6 @@
-//! The generated gRPC contract, `tessera.v1`.
+//! The generated gRPC contract, `tessera.v1`: the types of the client crate
+//! `tessera-client` (built with its `server` feature), so the server, its tests and
+//! carriers share one type family from one compilation of the protos.
 
-#![allow(missing_docs, clippy::all)]
-
-tonic::include_proto!("tessera.v1");
-
-/// The encoded descriptors of every Tessera proto, for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/tessera_descriptor.bin"));
+pub use tessera_client::FILE_DESCRIPTOR_SET;
+pub use tessera_client::pb::*;

@@ -81,14 +81,27 @@
 //! println!("{} plans", list.plans.len());
 //! # Ok(()) }
 //! ```
+//!
+//! # Features
+//!
+//! `server` adds the server side of the contract, for the Tessera server itself: the
+//! `*_server` modules of [`pb`] (service traits and servers) and `FILE_DESCRIPTOR_SET`,
+//! the encoded descriptors for server reflection. Carriers do not need it.
 
 #![deny(missing_docs)]
 
-/// The generated messages and service clients of `tessera.v1`.
+/// The generated messages and service clients of `tessera.v1` (and, with the `server`
+/// feature, the service traits and servers).
 pub mod pb {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("tessera.v1");
 }
+
+/// The encoded file descriptor set of every Tessera proto, for server reflection
+/// (`tonic_reflection`'s `register_encoded_file_descriptor_set`).
+#[cfg(feature = "server")]
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/tessera_descriptor.bin"));
 
 mod carrier;
 pub mod events;
