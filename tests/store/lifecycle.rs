@@ -131,20 +131,23 @@ async fn claim_due_takes_the_oldest_term_ends_first_up_to_the_limit(store: Arc<d
     let mut by_end = due.clone();
     by_end.sort_by_key(|s| s.term_end);
 
+    // Each unit commits (changing nothing) to release its claims at once: a dropped
+    // unit's rollback reaches the database a moment later, and until then a claimer
+    // would rightly skip the rows it held.
     let mut tx = store.begin(system(now)).await.unwrap();
     let claimed = tx.claim_due(&DueQuery::at(now, grace()), 3).await.unwrap();
     assert_eq!(claimed, by_end[..3], "the three oldest term ends, in order");
-    drop(tx);
+    tx.commit().await.unwrap();
 
     let mut tx = store.begin(system(now)).await.unwrap();
     let claimed = tx.claim_due(&DueQuery::at(now, grace()), 1).await.unwrap();
     assert_eq!(claimed, by_end[..1]);
-    drop(tx);
+    tx.commit().await.unwrap();
 
     let mut tx = store.begin(system(now)).await.unwrap();
     let claimed = tx.claim_due(&DueQuery::at(now, grace()), 50).await.unwrap();
     assert_eq!(claimed, by_end);
-    drop(tx);
+    tx.commit().await.unwrap();
 }
 
 /// Applies the due transition of each of `claimed` and saves it.
