@@ -3,20 +3,22 @@
 
 use crate::scenario::{CARRIER, DIRECT, NAMES};
 use crate::world::{Outcome, World, must};
-use chrono::Duration;
 use std::collections::HashSet;
-use tessera::domain::{
-    access::Access,
-    lifecycle::{self, TRANSITIONS},
-    subscription::Status,
+use tessera::{
+    domain::{
+        lifecycle::{self, TRANSITIONS},
+        principal::Principal,
+        subscription::Status,
+    },
+    service::lifecycle::Transitioned,
 };
 
-/// The grace period the worker is run with.
-const GRACE_DAYS: i64 = 14;
+/// The grace period the worker is run with (the services' `grace_days`).
+pub const GRACE_DAYS: u32 = 14;
 /// Passes of the worker after which it is taken to be stuck.
 const MAX_WORKER_PASSES: usize = 1_000;
 
-impl World<'_> {
+impl World {
     /// Reads both subscriptions back and checks the invariants against what was seen
     /// before; `cancelled_now` names a subscription just cancelled with immediate effect.
     pub async fn verify(&mut self, cancelled_now: Option<usize>) -> Outcome {
@@ -24,8 +26,8 @@ impl World<'_> {
             let name = NAMES[sub];
             let current = must(
                 "get_subscription",
-                self.store
-                    .get_subscription(Access::Admin, self.ids[sub])
+                self.services
+                    .get_subscription(Principal::Admin, self.ids[sub])
                     .await,
             )?;
             let active = self.active_seats(sub).await?;
@@ -81,7 +83,7 @@ impl World<'_> {
             let ended_at_cancellation = cancelled_now == Some(sub)
                 && current.status == Status::Cancelled
                 && previous.status != Status::Cancelled
-                && current.term_end == previous.term_end.min(self.now).max(previous.term_start);
+                && current.term_end == previous.term_end.min(self.now()).max(previous.term_start);
             if current.term_end < previous.term_end && !ended_at_cancellation {
                 return Err(format!(
                     "{name}: term_end went back from {} to {}",
@@ -112,15 +114,15 @@ impl World<'_> {
     /// Runs worker passes until one does nothing, checking every pass; then nothing of
     /// ours may be due any more.
     pub async fn run_worker(&mut self) -> Outcome {
-        let grace = Duration::days(GRACE_DAYS);
+        let grace = self.services.policy.grace;
         for _ in 0..MAX_WORKER_PASSES {
-            let done = must(
+            let done: Vec<Transitioned> = must(
                 "apply_due_transitions",
-                self.store.apply_due_transitions(self.now, grace, 100).await,
+                self.services.apply_due_transitions(100).await,
             )?;
             if done.is_empty() {
                 for sub in [DIRECT, CARRIER] {
-                    if let Some(event) = lifecycle::due_event(&self.seen[sub], self.now, grace) {
+                    if let Some(event) = lifecycle::due_event(&self.seen[sub], self.now(), grace) {
                         return Err(format!(
                             "{}: {event:?} is still due after the worker ran: {:?}",
                             NAMES[sub], self.seen[sub]

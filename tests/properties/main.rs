@@ -1,7 +1,7 @@
-//! Property tests. Random sequences of operations run against the real store (SQLite in a
-//! fresh file per case; PostgreSQL too when `TEST_DATABASE_URL` is set) and after every
-//! step, and after every pass of the lifecycle worker, these must hold for each
-//! subscription:
+//! Property tests. Random sequences of operations run as use cases of the service layer
+//! (`Services`, on a manual clock) over the real store (SQLite in a fresh file per case;
+//! PostgreSQL too when `TEST_DATABASE_URL` is set) and after every step, and after every
+//! pass of the lifecycle worker, these must hold for each subscription:
 //!
 //! 1. never more active seats than the seat limit, and the `active_seats` column equals
 //!    the number of active seats listed;
@@ -31,6 +31,7 @@ mod world;
 mod test_db;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use invariants::GRACE_DAYS;
 use operations::play;
 use proptest::{
     prelude::*,
@@ -38,12 +39,17 @@ use proptest::{
     test_runner::{Config, TestError, TestRunner},
 };
 use scenario::{CARRIER, Setup, scenario};
+use std::sync::Arc;
 use tessera::{
+    Settings,
+    app::{open_services, open_services_now},
     domain::{
+        clock::ManualClock,
         lifecycle::{self, Event, TRANSITIONS},
         subscription::{Channel, Status, Subscription},
     },
-    store::Store,
+    error::Reason,
+    service::Services,
 };
 use test_db::{PgDatabase, SqliteFile};
 use tokio::runtime::Runtime;
@@ -101,7 +107,7 @@ fn next_agrees_with_the_transitions_table() {
             prop_assert!(listed.len() <= 1, "{from:?} {event:?} listed twice");
             prop_assert_eq!(lifecycle::next(from, event), listed.first().copied());
             prop_assert_eq!(
-                lifecycle::require(from, event, "TEST").ok(),
+                lifecycle::require(from, event, Reason::Internal).ok(),
                 listed.first().copied()
             );
             Ok(())
@@ -164,7 +170,19 @@ fn due_event_only_returns_events_the_table_allows() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The store.
+// The service layer over the store.
+
+/// Services over the database at `url` on a manual clock showing `start`, with the
+/// grace period the invariants expect of the worker.
+async fn open(url: &str, start: DateTime<Utc>) -> (Services, ManualClock) {
+    let clock = ManualClock::new(start);
+    let mut settings = Settings::for_database(url);
+    settings.grace_days = GRACE_DAYS;
+    let services = open_services(&settings, Arc::new(clock.clone()))
+        .await
+        .expect("the database opens and migrates");
+    (services, clock)
+}
 
 #[test]
 fn random_operations_on_sqlite_keep_every_subscription_invariant() {
@@ -172,19 +190,19 @@ fn random_operations_on_sqlite_keep_every_subscription_invariant() {
     // Migrate once, then give each case a copy of the migrated file.
     let template = SqliteFile::new("prop-template");
     rt.block_on(async {
-        let store = Store::connect(&template.url()).await.expect("sqlite");
-        store.migrate().await.expect("migrations");
-        store.close().await;
+        let services = open_services_now(&Settings::for_database(template.url()))
+            .await
+            .expect("sqlite migrates");
+        services.store.close().await;
     });
     let mut runner = TestRunner::new(config(48));
     check(runner.run(&scenario(), |(setup, ops)| {
         let file = SqliteFile::new("prop-case");
         std::fs::copy(&template.0, &file.0).expect("copying the migrated database");
         rt.block_on(async {
-            let store = Store::connect(&file.url()).await.expect("sqlite");
-            store.migrate().await.expect("migrations");
-            let outcome = play(&store, &setup, &ops).await;
-            store.close().await;
+            let (services, clock) = open(&file.url(), setup.start).await;
+            let outcome = play(&services, &clock, &setup, &ops).await;
+            services.store.close().await;
             outcome
         })
         .map_err(TestCaseError::fail)
@@ -194,28 +212,27 @@ fn random_operations_on_sqlite_keep_every_subscription_invariant() {
 #[test]
 fn random_operations_on_postgres_keep_every_subscription_invariant() {
     let rt = Runtime::new().expect("a tokio runtime");
-    // One database for the run; each case makes its own account and subscriptions, and
-    // the invariants are per subscription.
+    // One database for the run; each case makes its own account and subscriptions (and
+    // services with its own clock), and the invariants are per subscription.
     let Some(database) = rt.block_on(PgDatabase::from_env()) else {
         return;
     };
-    let store = rt.block_on(async {
-        let store = Store::connect(&database.url).await.expect("postgres");
-        store.migrate().await.expect("migrations");
-        store
-    });
     let mut runner = TestRunner::new(config(16));
     let result = runner.run(&scenario(), |(setup, ops)| {
-        rt.block_on(play(&store, &setup, &ops))
-            .map_err(TestCaseError::fail)
+        rt.block_on(async {
+            let (services, clock) = open(&database.url, setup.start).await;
+            let outcome = play(&services, &clock, &setup, &ops).await;
+            services.store.close().await;
+            outcome
+        })
+        .map_err(TestCaseError::fail)
     });
-    rt.block_on(store.close());
     drop(database);
     check(result);
 }
 
 /// Found by the properties above (minimal case: a carrier subscription provisioned with a
-/// `start_time` one day ahead, then cancelled at once). `Store::cancel_subscription` sets
+/// `start_time` one day ahead, then cancelled at once). Cancelling set
 /// `term_end = min(term_end, now)`, which for a term that has not started yet puts its
 /// end before its start.
 #[test]
@@ -230,21 +247,17 @@ fn a_term_cancelled_before_it_starts_does_not_end_before_it_starts() {
         carrier_start_days: 1,
     };
     rt.block_on(async {
-        let store = Store::connect(&file.url()).await.expect("sqlite");
-        store.migrate().await.expect("migrations");
-        let world = World::create(&store, &setup).await.expect("set-up");
-        let cancelled = store
-            .cancel_subscription(
-                world.seller(CARRIER),
-                world.ids[CARRIER],
-                true,
-                None,
-                world.now,
-            )
+        let (services, clock) = open(&file.url(), setup.start).await;
+        let world = World::create(services, clock, &setup)
+            .await
+            .expect("set-up");
+        let cancelled = world
+            .services
+            .cancel_subscription(world.seller(CARRIER), world.ids[CARRIER], true, None)
             .await
             .expect("a cancellation")
             .value;
-        store.close().await;
+        world.services.store.close().await;
         assert!(
             cancelled.term_start <= cancelled.term_end,
             "the term starts {} and ends {}",

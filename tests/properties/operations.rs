@@ -1,5 +1,5 @@
-//! Playing a case: each operation on the store, what its outcome may be given what was
-//! seen before it, and the invariants after it.
+//! Playing a case: each operation as a use case of the service layer, what its outcome
+//! may be given what was seen before it, and the invariants after it.
 
 use crate::scenario::{NAMES, Op, Setup};
 use crate::world::{Outcome, World, refusal_or, short};
@@ -8,14 +8,17 @@ use std::{collections::HashSet, fmt::Write as _};
 use tessera::{
     Error,
     domain::{
+        clock::ManualClock,
         plan,
         seat::{NewSeat, Seat},
+        subscription::{DowngradePolicy, Renewal},
     },
-    store::{DowngradePolicy, Renewal, Store},
+    error::Reason,
+    service::{Services, seats::Activation},
 };
 use uuid::Uuid;
 
-impl World<'_> {
+impl World {
     async fn step(&mut self, op: &Op) -> Outcome {
         let mut cancelled_now = None;
         match *op {
@@ -27,16 +30,14 @@ impl World<'_> {
                 let device_id = format!("device-{device}");
                 let before = self.active_seats(sub).await?;
                 let held = before.iter().any(|s| s.device_id == device_id);
-                self.tokens += 1;
-                let token = format!("token-{}-{}", self.tag, self.tokens);
                 let new = NewSeat {
                     device_id: device_id.clone(),
                     platform,
                     display_name: format!("Device {device}"),
                 };
                 let result = self
-                    .store
-                    .activate_seat(self.customer(), self.ids[sub], &new, &token, self.now)
+                    .services
+                    .activate_seat(self.customer(), self.ids[sub], new)
                     .await;
                 self.log(format!(
                     "activate {device_id} on {} -> {}",
@@ -45,7 +46,9 @@ impl World<'_> {
                 ));
                 let status = self.seen[sub].status;
                 match refusal_or("activate_seat", result)? {
-                    Ok((seat, newly_taken)) => {
+                    Ok(Activation {
+                        seat, newly_taken, ..
+                    }) => {
                         if newly_taken == held {
                             return Err(format!(
                                 "activate {device_id}: newly_taken={newly_taken} while the device \
@@ -84,8 +87,8 @@ impl World<'_> {
                     return Ok(());
                 };
                 let result = self
-                    .store
-                    .deactivate_seat(self.customer(), self.ids[sub], seat.id, self.now)
+                    .services
+                    .deactivate_seat(self.customer(), self.ids[sub], seat.id)
                     .await;
                 self.log(format!(
                     "deactivate {} on {} -> {}",
@@ -104,14 +107,14 @@ impl World<'_> {
                     self.log(format!("check in on {}: no seat yet", NAMES[sub]));
                     return Ok(());
                 };
-                let result = self.store.check_in(seat.id, self.ids[sub], self.now).await;
+                let result = self.services.check_protection(seat.id, self.ids[sub]).await;
                 self.log(format!(
                     "check in {} on {} -> {}",
                     seat.device_id,
                     NAMES[sub],
                     short(&result)
                 ));
-                refusal_or("check_in", result)?.ok();
+                refusal_or("check_protection", result)?.ok();
             }
             Op::ChangePlan { sub, plan, policy } => {
                 let plan = plan::find(plan).expect("a catalog plan");
@@ -119,15 +122,8 @@ impl World<'_> {
                 let excess = (before.len() as i64 - plan.seat_limit).max(0);
                 let status = self.seen[sub].status;
                 let result = self
-                    .store
-                    .change_plan(
-                        self.seller(sub),
-                        self.ids[sub],
-                        plan,
-                        policy,
-                        None,
-                        self.now,
-                    )
+                    .services
+                    .change_plan(self.seller(sub), self.ids[sub], plan, policy, None)
                     .await;
                 self.log(format!(
                     "change {} to {} ({policy:?}) -> {}",
@@ -169,8 +165,8 @@ impl World<'_> {
                     }
                     Err(Error::FailedPrecondition { reason, .. }) => {
                         let justified = match reason {
-                            "SUBSCRIPTION_ENDED" => status.is_final(),
-                            "SEAT_LIMIT_BELOW_ACTIVE_SEATS" => {
+                            Reason::SubscriptionEnded => status.is_final(),
+                            Reason::SeatLimitBelowActiveSeats => {
                                 excess > 0 && policy == DowngradePolicy::Reject
                             }
                             _ => false,
@@ -189,8 +185,8 @@ impl World<'_> {
             }
             Op::SetSuspended { sub, suspended } => {
                 let result = self
-                    .store
-                    .set_suspended(self.seller(sub), self.ids[sub], suspended, None, self.now)
+                    .services
+                    .set_suspended(self.seller(sub), self.ids[sub], suspended, None)
                     .await;
                 self.log(format!(
                     "{} {} -> {}",
@@ -202,14 +198,8 @@ impl World<'_> {
             }
             Op::Cancel { sub, immediately } => {
                 let result = self
-                    .store
-                    .cancel_subscription(
-                        self.seller(sub),
-                        self.ids[sub],
-                        immediately,
-                        None,
-                        self.now,
-                    )
+                    .services
+                    .cancel_subscription(self.seller(sub), self.ids[sub], immediately, None)
                     .await;
                 self.log(format!(
                     "cancel {} {} -> {}",
@@ -230,8 +220,8 @@ impl World<'_> {
                     Some(days) => Renewal::Until(self.seen[sub].term_end + Duration::days(days)),
                 };
                 let result = self
-                    .store
-                    .renew_subscription(self.seller(sub), self.ids[sub], renewal, None, self.now)
+                    .services
+                    .renew_subscription(self.seller(sub), self.ids[sub], renewal, None)
                     .await;
                 self.log(format!(
                     "renew {} {renewal:?} -> {}",
@@ -241,8 +231,8 @@ impl World<'_> {
                 refusal_or("renew_subscription", result)?.ok();
             }
             Op::Advance { hours, worker } => {
-                self.now += Duration::hours(hours);
-                self.log(format!("advance {hours} h to {}", self.now));
+                self.clock.advance(Duration::hours(hours));
+                self.log(format!("advance {hours} h to {}", self.now()));
                 if worker {
                     return self.run_worker().await;
                 }
@@ -254,14 +244,8 @@ impl World<'_> {
                     return Ok(());
                 };
                 let result = self
-                    .store
-                    .apply_subscription(
-                        self.customer(),
-                        self.ids[from],
-                        seat.id,
-                        self.ids[to],
-                        self.now,
-                    )
+                    .services
+                    .apply_subscription(self.customer(), self.ids[from], seat.id, self.ids[to])
                     .await;
                 self.log(format!(
                     "apply {} from {} to {} -> {}",
@@ -283,9 +267,10 @@ impl World<'_> {
     }
 }
 
-/// Plays a scenario on `store`; returns the trace with the first failure.
-pub async fn play(store: &Store, setup: &Setup, ops: &[Op]) -> Outcome {
-    let mut world = World::create(store, setup).await?;
+/// Plays a scenario through `services`, whose clock is `clock` and shows the setup's
+/// start; returns the trace with the first failure.
+pub async fn play(services: &Services, clock: &ManualClock, setup: &Setup, ops: &[Op]) -> Outcome {
+    let mut world = World::create(services.clone(), clock.clone(), setup).await?;
     let _ = writeln!(
         world.trace,
         "  start {}: direct {} (auto-renew {}), carrier {} from {:+} days",

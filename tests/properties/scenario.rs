@@ -1,15 +1,12 @@
-//! A case of the store properties: an account's two subscriptions as set up, and the
-//! random operations played on them.
+//! A case of the properties: an account's two subscriptions as set up, and the random
+//! operations played on them.
 
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::{
     prelude::*,
     sample::{Index, select},
 };
-use tessera::{
-    domain::{plan::CATALOG, seat::Platform},
-    store::DowngradePolicy,
-};
+use tessera::domain::{plan::CATALOG, seat::Platform, subscription::DowngradePolicy};
 
 /// The two subscriptions of each case.
 pub const DIRECT: usize = 0;

@@ -1,5 +1,5 @@
-//! One case's world on a real store: what was last seen of it and a trace of what
-//! happened; and how a refusal is told apart from a failure of the test.
+//! One case's world, driven through the service layer: what was last seen of it and a
+//! trace of what happened; and how a refusal is told apart from a failure of the test.
 
 use crate::scenario::{CARRIER, NAMES, Setup};
 use chrono::{DateTime, Duration, Utc};
@@ -8,29 +8,29 @@ use std::fmt::Write as _;
 use tessera::{
     Error,
     domain::{
-        access::Access,
-        account::Email,
+        account::{Email, Password},
+        clock::ManualClock,
+        codes::CodeKind,
         page::PageRequest,
         plan,
-        redemption::NewPartnerCode,
+        principal::Principal,
         seat::Seat,
-        subscription::{Channel, Subscription},
+        subscription::Subscription,
     },
-    store::{NewSubscription, Store},
+    service::Services,
 };
 use uuid::Uuid;
 
 /// One case's world: an account with a DIRECT and a (claimed) CARRIER subscription.
-pub struct World<'a> {
-    pub store: &'a Store,
-    pub tag: String,
+pub struct World {
+    pub services: Services,
+    /// The clock `services` reads; operations move it.
+    pub clock: ManualClock,
     pub account: Uuid,
     pub partner: Uuid,
     pub ids: [Uuid; 2],
     /// The subscriptions as last observed.
     pub seen: [Subscription; 2],
-    pub now: DateTime<Utc>,
-    pub tokens: u64,
     /// What happened so far, for the failure report.
     pub trace: String,
 }
@@ -64,100 +64,88 @@ pub fn short(result: &tessera::Result<impl Sized>) -> String {
     }
 }
 
-impl<'a> World<'a> {
-    pub async fn create(store: &'a Store, setup: &Setup) -> Outcome<World<'a>> {
-        let now = setup.start;
+impl World {
+    /// Sets up the case at the clock's time: the customer buys the DIRECT subscription,
+    /// a carrier provisions the CARRIER one and the customer redeems its partner code.
+    pub async fn create(services: Services, clock: ManualClock, setup: &Setup) -> Outcome<World> {
         let tag = Uuid::new_v4().simple().to_string();
-        let email = Email::parse(&format!("prop-{tag}@example.com")).map_err(|e| e.to_string())?;
+        let email = must("email", Email::parse(&format!("prop-{tag}@example.com")))?;
+        let password = must("password", Password::parse("not a real password"))?;
         let account = must(
             "create_account",
-            store
-                .create_account(&email, "not-a-real-hash", "Prop", now)
+            services
+                .create_account(email, password, "Prop".to_owned())
                 .await,
         )?;
         let direct_plan = plan::find(setup.direct_plan).expect("a catalog plan");
         let direct = must(
             "create_subscription",
-            store
+            services
                 .create_subscription(
-                    Access::Admin,
-                    NewSubscription {
-                        plan: direct_plan,
-                        channel: Channel::Direct,
-                        account_id: Some(account.id),
-                        auto_renew: setup.direct_auto_renew,
-                        term_start: now,
-                        term_end: None,
-                        partner_id: None,
-                        partner_reference: None,
-                        product_key: None,
-                    },
+                    Principal::Admin,
+                    account.id,
+                    direct_plan,
+                    setup.direct_auto_renew,
                     None,
-                    now,
                 )
                 .await,
         )?
         .value;
         let partner = must(
             "create_partner",
-            store.create_partner(&format!("Carrier {tag}"), now).await,
+            services.create_partner(&format!("Carrier {tag}")).await,
         )?;
-        let code_hash = format!("code-hash-{tag}");
         let carrier_plan = plan::find(setup.carrier_plan).expect("a catalog plan");
-        must(
+        let carrier_start = services.now() + Duration::days(setup.carrier_start_days);
+        let provisioned = must(
             "provision_subscription",
-            store
+            services
                 .provision_subscription(
-                    Access::Partner(partner.id),
-                    NewSubscription {
-                        plan: carrier_plan,
-                        channel: Channel::Carrier,
-                        account_id: None,
-                        auto_renew: true,
-                        term_start: now + Duration::days(setup.carrier_start_days),
-                        term_end: None,
-                        partner_id: Some(partner.id),
-                        partner_reference: Some(format!("contract-{tag}")),
-                        product_key: None,
-                    },
-                    NewPartnerCode {
-                        code: format!("CODE-{tag}"),
-                        hash: code_hash.clone(),
-                        expires_at: now + Duration::days(30),
-                    },
+                    partner.id,
+                    format!("contract-{tag}"),
+                    carrier_plan,
+                    Some(carrier_start),
                     None,
-                    now,
                 )
                 .await,
+        )?
+        .value;
+        // The customer types the code the carrier was given.
+        let code = must(
+            "the partner code",
+            CodeKind::PartnerCode.parse(&provisioned.partner_code),
         )?;
         let carrier = must(
             "redeem_partner_code",
-            store.redeem_partner_code(account.id, &code_hash, now).await,
+            services.redeem_partner_code(account.id, &code, None).await,
         )?;
         Ok(World {
-            store,
-            tag,
+            services,
+            clock,
             account: account.id,
             partner: partner.id,
             ids: [direct.id, carrier.id],
             seen: [direct, carrier],
-            now,
-            tokens: 0,
             trace: String::new(),
         })
     }
 
+    /// Now, as the services see it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.services.now()
+    }
+
     /// Who runs the subscription's lifecycle: the admin for DIRECT, the carrier for its own.
-    pub fn seller(&self, sub: usize) -> Access {
+    pub fn seller(&self, sub: usize) -> Principal {
         if sub == CARRIER {
-            Access::Partner(self.partner)
+            Principal::Partner(self.partner)
         } else {
-            Access::Admin
+            Principal::Admin
         }
     }
 
-    pub fn customer(&self) -> Access {
-        Access::Account(self.account)
+    pub fn customer(&self) -> Principal {
+        Principal::Account(self.account)
     }
 
     pub fn log(&mut self, line: impl AsRef<str>) {
@@ -172,8 +160,8 @@ impl<'a> World<'a> {
         };
         Ok(must(
             "list_seats",
-            self.store
-                .list_seats(Access::Admin, self.ids[sub], true, &page)
+            self.services
+                .list_seats(Principal::Admin, self.ids[sub], true, &page)
                 .await,
         )?
         .items)
@@ -186,8 +174,8 @@ impl<'a> World<'a> {
         };
         let listed = must(
             "list_seats",
-            self.store
-                .list_seats(Access::Admin, self.ids[sub], false, &page)
+            self.services
+                .list_seats(Principal::Admin, self.ids[sub], false, &page)
                 .await,
         )?;
         if !listed.next_page_token.is_empty() {
