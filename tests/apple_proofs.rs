@@ -43,9 +43,9 @@ fn ms(at: DateTime<Utc>) -> i64 {
 fn rejection(error: &Error) -> Option<Rejected> {
     match error {
         Error::InvalidArgument { field, reason, .. } if *field == "signed_proof" => {
-            Some(Rejected::InvalidArgument(reason))
+            Some(Rejected::InvalidArgument(reason.as_str()))
         }
-        Error::PermissionDenied { reason, .. } => Some(Rejected::PermissionDenied(reason)),
+        Error::PermissionDenied { reason, .. } => Some(Rejected::PermissionDenied(reason.as_str())),
         _ => None,
     }
 }

@@ -34,7 +34,7 @@ fn reason(error: &Error) -> &'static str {
     match error {
         Error::InvalidArgument { reason, .. }
         | Error::PermissionDenied { reason, .. }
-        | Error::Unavailable { reason, .. } => reason,
+        | Error::Unavailable { reason, .. } => reason.as_str(),
         other => panic!("unexpected error {other:?}"),
     }
 }
@@ -242,7 +242,7 @@ async fn a_server_error_at_google_asks_the_caller_to_retry() {
     else {
         panic!("expected a retryable error, got {error:?}");
     };
-    assert_eq!(reason, "PLAY_UNAVAILABLE");
+    assert_eq!(reason.as_str(), "PLAY_UNAVAILABLE");
     assert_eq!(retry_after, Duration::from_secs(5));
 }
 

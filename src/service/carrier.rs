@@ -194,6 +194,9 @@ pub(crate) async fn change_plan_in(
     plan: &'static Plan,
     policy: DowngradePolicy,
 ) -> Result<i64> {
+    if subscription.plan_code == plan.code {
+        return Ok(0);
+    }
     let active = unit.tx.active_seats(subscription.id).await?;
     let to_free = subscription.seats_to_free_for(plan, policy, &active)?;
     let freed = to_free.len() as i64;

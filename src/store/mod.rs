@@ -110,7 +110,9 @@ pub trait Store:
     /// Begins a unit of work: one write transaction. On SQLite it holds the database's
     /// write lock from the start (writers queue in-process rather than spin); on
     /// PostgreSQL rows are locked as they are read for update. Dropping it without
-    /// [`UnitOfWork::commit`] rolls everything back.
+    /// [`UnitOfWork::commit`] rolls everything back. A task holding a unit of work must
+    /// not call a writing method of the store itself (sessions, `touch_seat`, partners,
+    /// purges): on SQLite both wait for the one writer.
     async fn begin(&self, context: WriteContext) -> Result<Box<dyn UnitOfWork>>;
 
     /// The server secret `name`, created at random on first use. Replicas sharing a

@@ -231,7 +231,8 @@ fn session_row(account: &Row) -> Row {
     );
     row.insert("account_id".into(), id.into());
     row.insert("created_at".into(), account["created_at"].clone());
-    row.insert("expires_at".into(), i64::MAX.into());
+    // 9999-12-31T23:59:59Z: far off, and an instant every backend can hold.
+    row.insert("expires_at".into(), 253_402_300_799_000_000_i64.into());
     row
 }
 

@@ -97,7 +97,7 @@ async fn replicas_claiming_due_work_skip_each_others_rows() {
     assert_eq!(theirs, due[2..]);
     let mut third = store.begin(system(now())).await.unwrap();
     assert!(third.claim_due(&query, 10).await.unwrap().is_empty());
-    drop(third);
+    third.commit().await.unwrap();
     // The first replica's work done, its rows are no longer due.
     for mut s in mine {
         s.status = Status::Grace;
@@ -105,7 +105,9 @@ async fn replicas_claiming_due_work_skip_each_others_rows() {
         first.save_subscription(&s).await.unwrap();
     }
     first.commit().await.unwrap();
-    drop(second);
+    // Ending the other unit by commit, not drop: a dropped transaction rolls back only
+    // when its connection is next used, so its locks could outlive the drop.
+    second.commit().await.unwrap();
     let mut fourth = store.begin(system(now())).await.unwrap();
     assert_eq!(fourth.claim_due(&query, 10).await.unwrap(), due[2..]);
     db.drop_database().await;
