@@ -359,6 +359,20 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_is_documented_in_the_readme_error_table() {
+        let readme = include_str!("../README.md");
+        let table = &readme[readme
+            .find("| code | reasons | details |")
+            .expect("the table")..];
+        for reason in Reason::ALL {
+            assert!(
+                table.contains(&format!("`{reason}`")),
+                "{reason} is not in the README's error table"
+            );
+        }
+    }
+
+    #[test]
     fn every_resource_has_its_not_found_reason() {
         for resource in [
             Resource::Account,

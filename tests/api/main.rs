@@ -1,6 +1,7 @@
 //! The integration suite: the real server on `127.0.0.1:0`, driven only through
 //! `tessera-client`. Every scenario runs on SQLite, and on PostgreSQL when
-//! `TEST_DATABASE_URL` is set (CI sets it), which makes it the store conformance suite.
+//! `TEST_DATABASE_URL` is set (CI sets it). The store itself has its own conformance
+//! suite, `tests/store/`.
 
 mod accounts;
 mod carrier;
