@@ -149,19 +149,19 @@ impl Services {
         let own = Scope::Subscription(subscription_id);
         let subscription = self.store.subscription(own, subscription_id).await?;
         let seat = self.store.seat(own, subscription_id, seat_id).await?;
-        let mut alternatives: Vec<Subscription> =
+        // The account's other subscriptions that would take this device, longest-running
+        // first: the store selects them, the seat rule has the last word.
+        let alternatives: Vec<Subscription> =
             match subscription.account_id.filter(|_| seat.is_active()) {
                 Some(account) => self
                     .store
-                    .account_subscriptions(Scope::Account(account), account)
+                    .subscriptions_with_free_seat(Scope::Account(account), account)
                     .await?
                     .into_iter()
                     .filter(|other| other.id != subscription.id && other.admits_seat(&[]).is_ok())
                     .collect(),
                 None => Vec::new(),
             };
-        // The one that runs longest first.
-        alternatives.sort_by(|a, b| b.term_end.cmp(&a.term_end).then(a.id.cmp(&b.id)));
         let verdict = protection::judge(
             &seat,
             &subscription,

@@ -205,6 +205,18 @@ pub trait SubscriptionStore {
         scope: Scope,
         account_id: Uuid,
     ) -> Result<Vec<Subscription>>;
+
+    /// The subscriptions of `account_id` that `scope` lets the reader see and that may
+    /// take another device — TRIAL or ACTIVE with a free seat, the ones
+    /// [`Subscription::admits_seat`] admits — longest-running first (term end
+    /// descending, then id). Written out so that a device's check-in reads only these,
+    /// however many subscriptions the account has; the conformance suite checks the set
+    /// against the rule.
+    async fn subscriptions_with_free_seat(
+        &self,
+        scope: Scope,
+        account_id: Uuid,
+    ) -> Result<Vec<Subscription>>;
 }
 
 /// Subscriptions, within a unit of work.

@@ -1,5 +1,5 @@
-//! `SubscriptionStore::list_subscriptions` and `account_subscriptions`: scopes, filters,
-//! newest-first order and page tokens.
+//! `SubscriptionStore::list_subscriptions`, `account_subscriptions` and
+//! `subscriptions_with_free_seat`: scopes, filters, order and page tokens.
 
 use crate::{fixtures::*, subscriptions::World};
 
@@ -7,6 +7,7 @@ crate::store_tests!(
     listings_hold_exactly_what_each_scope_sees_newest_first,
     list_filters_narrow_by_account_partner_reference_and_status_within_the_scope,
     pages_follow_newest_first_order_through_equal_creation_times,
+    the_subscriptions_with_a_free_seat_are_exactly_those_the_seat_rule_admits,
 );
 
 /// `subscriptions` newest first: creation time, then id, both descending.
@@ -240,4 +241,54 @@ async fn pages_follow_newest_first_order_through_equal_creation_times(store: Arc
         store.account_subscriptions(Scope::All, ann).await.unwrap(),
         owned
     );
+}
+
+async fn the_subscriptions_with_a_free_seat_are_exactly_those_the_seat_rule_admits(
+    store: Arc<dyn Store>,
+) {
+    let ann = create_account(&store, "ann").await.id;
+    let bob = create_account(&store, "bob").await.id;
+    let mut mine = Vec::new();
+    for (i, status) in Status::ALL.iter().enumerate() {
+        for active_seats in [0, 2, 3] {
+            mine.push(Subscription {
+                status: *status,
+                active_seats,
+                term_end: t0() + Duration::days(100 + (i as i64) * 3 + active_seats),
+                ..owned_by(ann)
+            });
+        }
+    }
+    let theirs = Subscription { ..owned_by(bob) };
+    let mut all = mine.clone();
+    all.push(theirs);
+    insert_subscriptions(&store, &all).await;
+
+    let mut admitted: Vec<Subscription> = mine
+        .iter()
+        .filter(|s| s.admits_seat(&[]).is_ok())
+        .cloned()
+        .collect();
+    admitted.sort_by(|a, b| b.term_end.cmp(&a.term_end).then(a.id.cmp(&b.id)));
+    assert!(!admitted.is_empty() && admitted.len() < mine.len());
+    for scope in [Scope::All, Scope::Account(ann)] {
+        assert_eq!(
+            store
+                .subscriptions_with_free_seat(scope, ann)
+                .await
+                .unwrap(),
+            admitted,
+            "under {scope:?}"
+        );
+    }
+    for scope in [Scope::Account(bob), Scope::Partner(ann), Scope::Nothing] {
+        assert!(
+            store
+                .subscriptions_with_free_seat(scope, ann)
+                .await
+                .unwrap()
+                .is_empty(),
+            "under {scope:?}"
+        );
+    }
 }

@@ -117,6 +117,30 @@ impl SubscriptionStore for PgStore {
             .await?;
         convert(rows)
     }
+
+    async fn subscriptions_with_free_seat(
+        &self,
+        scope: Scope,
+        account_id: Uuid,
+    ) -> Result<Vec<Subscription>> {
+        let mut query = QueryBuilder::new(concat!(
+            "SELECT ",
+            subscription_columns!(),
+            " FROM subscriptions s WHERE s.account_id = "
+        ));
+        query
+            .push_bind(account_id)
+            .push(" AND s.status IN ('ACTIVE', 'TRIAL') AND s.active_seats < s.seat_limit");
+        if !push_scope(&mut query, scope) {
+            return Ok(Vec::new());
+        }
+        query.push(" ORDER BY s.term_end DESC, s.id");
+        let rows = query
+            .build_query_as::<SubscriptionRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        convert(rows)
+    }
 }
 
 #[async_trait]

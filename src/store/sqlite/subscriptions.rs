@@ -125,6 +125,27 @@ impl SubscriptionStore for SqliteStore {
             .await?;
         rows::convert(found)
     }
+
+    async fn subscriptions_with_free_seat(
+        &self,
+        scope: Scope,
+        account_id: Uuid,
+    ) -> Result<Vec<Subscription>> {
+        let mut query = QueryBuilder::<Sqlite>::new(SELECT);
+        query
+            .push(" AND s.account_id = ")
+            .push_bind(account_id.to_string())
+            .push(" AND s.status IN ('ACTIVE', 'TRIAL') AND s.active_seats < s.seat_limit");
+        if restrict(&mut query, scope) == Visible::Nothing {
+            return Ok(Vec::new());
+        }
+        query.push(" ORDER BY s.term_end DESC, s.id");
+        let found = query
+            .build_query_as::<SubscriptionRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        rows::convert(found)
+    }
 }
 
 #[async_trait]
