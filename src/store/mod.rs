@@ -13,6 +13,7 @@
 
 pub mod postgres;
 pub mod records;
+mod rows;
 pub mod sqlite;
 
 use crate::{

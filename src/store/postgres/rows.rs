@@ -3,11 +3,11 @@
 //! with `From` or, where stored text must be parsed, `TryFrom` (text the domain does not
 //! know is `Internal`, naming the column).
 
+pub(crate) use crate::store::rows::{StoredRequestRow, convert, stored};
 use crate::{
     domain::{
         account::Account,
         event::StoredEvent,
-        idempotency::StoredRequest,
         partner::{Partner, PartnerKey, PartnerStatus},
         principal::Principal,
         purchase::{StoreKind, StorePurchase},
@@ -19,11 +19,6 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-
-/// Parses the stored text of `column` (`table.column`).
-fn parse<T>(column: &str, text: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    parse(text).ok_or_else(|| Error::Internal(format!("{column} holds unknown value {text:?}")))
-}
 
 /// The columns of [`SubscriptionRow`], from the table aliased `s`.
 macro_rules! subscription_columns {
@@ -72,8 +67,8 @@ impl TryFrom<SubscriptionRow> for Subscription {
         Ok(Self {
             id: row.id,
             plan_code: row.plan_code,
-            channel: parse("subscriptions.channel", &row.channel, Channel::parse)?,
-            status: parse("subscriptions.status", &row.status, Status::parse)?,
+            channel: stored("subscriptions.channel", &row.channel, Channel::parse)?,
+            status: stored("subscriptions.status", &row.status, Status::parse)?,
             account_id: row.account_id,
             seat_limit: row.seat_limit,
             active_seats: row.active_seats,
@@ -111,7 +106,7 @@ impl TryFrom<SeatRow> for Seat {
             id: row.id,
             subscription_id: row.subscription_id,
             device_id: row.device_id,
-            platform: parse("seats.platform", &row.platform, Platform::parse)?,
+            platform: stored("seats.platform", &row.platform, Platform::parse)?,
             display_name: row.display_name,
             activated_at: row.activated_at,
             last_seen_at: row.last_seen_at,
@@ -177,7 +172,7 @@ impl TryFrom<PartnerRow> for Partner {
         Ok(Self {
             id: row.id,
             display_name: row.display_name,
-            status: parse("partners.status", &row.status, PartnerStatus::parse)?,
+            status: stored("partners.status", &row.status, PartnerStatus::parse)?,
             created_at: row.created_at,
         })
     }
@@ -277,7 +272,7 @@ impl TryFrom<ProductKeyRow> for ProductKey {
         Ok(Self {
             hash: row.key_hash,
             plan_code: row.plan_code,
-            kind: parse("product_keys.kind", &row.kind, ProductKeyKind::parse)?,
+            kind: stored("product_keys.kind", &row.kind, ProductKeyKind::parse)?,
             batch_label: row.batch_label,
             issued_at: row.issued_at,
             redeemed_at: row.redeemed_at,
@@ -322,7 +317,7 @@ impl TryFrom<StorePurchaseRow> for StorePurchase {
 
     fn try_from(row: StorePurchaseRow) -> Result<Self> {
         Ok(Self {
-            store: parse("store_purchases.store", &row.store, StoreKind::parse)?,
+            store: stored("store_purchases.store", &row.store, StoreKind::parse)?,
             original_id: row.original_id,
             subscription_id: row.subscription_id,
             product_id: row.product_id,
@@ -349,30 +344,6 @@ impl From<EventRow> for StoredEvent {
             created_at: row.created_at,
         }
     }
-}
-
-/// A row of `idempotency_keys`, as a replay needs it.
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct StoredRequestRow {
-    fingerprint: String,
-    response: String,
-}
-
-impl From<StoredRequestRow> for StoredRequest {
-    fn from(row: StoredRequestRow) -> Self {
-        Self {
-            fingerprint: row.fingerprint,
-            response: row.response,
-        }
-    }
-}
-
-/// Converts every row, or fails on the first that does not convert.
-pub(super) fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>>
-where
-    T: TryFrom<R, Error = Error>,
-{
-    rows.into_iter().map(T::try_from).collect()
 }
 
 #[cfg(test)]

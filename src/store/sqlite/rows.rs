@@ -3,11 +3,11 @@
 //! names. Each converts to its domain type with `TryFrom`; a value the domain cannot
 //! hold is `Error::Internal` naming its column.
 
+pub(crate) use crate::store::rows::{StoredRequestRow, convert, stored};
 use crate::{
     domain::{
         account::Account,
         event::StoredEvent,
-        idempotency::StoredRequest,
         partner::{Partner, PartnerKey, PartnerStatus},
         principal::Principal,
         purchase::{StoreKind, StorePurchase},
@@ -76,10 +76,6 @@ fn flag(column: &str, value: i64) -> Result<bool> {
             "bad {column} {other} in the database: a flag is 0 or 1"
         ))),
     }
-}
-
-fn stored<T>(column: &str, text: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    parse(text).ok_or_else(|| Error::Internal(format!("bad {column} {text:?} in the database")))
 }
 
 /// `subscriptions`, as [`subscription_columns`] reads it.
@@ -437,30 +433,6 @@ impl TryFrom<EventRow> for StoredEvent {
             created_at: instant("events.created_at", row.created_at)?,
         })
     }
-}
-
-/// `idempotency_keys`, as a replay needs it.
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct StoredRequestRow {
-    fingerprint: String,
-    response: String,
-}
-
-impl From<StoredRequestRow> for StoredRequest {
-    fn from(row: StoredRequestRow) -> Self {
-        Self {
-            fingerprint: row.fingerprint,
-            response: row.response,
-        }
-    }
-}
-
-/// Converts fetched rows, stopping at the first bad one.
-pub(super) fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>>
-where
-    T: TryFrom<R, Error = Error>,
-{
-    rows.into_iter().map(T::try_from).collect()
 }
 
 #[cfg(test)]
