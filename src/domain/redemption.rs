@@ -2,7 +2,12 @@
 //! redeeming them, the keyed hash under which they are kept, and the throttle on
 //! failed attempts.
 
-use super::{idempotency::hex, stored_enum::stored_enum, subscription::Subscription};
+use super::{
+    event::{EventType, NewEvent},
+    idempotency::hex,
+    stored_enum::stored_enum,
+    subscription::Subscription,
+};
 use crate::error::{Error, Reason, Resource, Result};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
@@ -152,11 +157,22 @@ impl ProductKey {
         }
     }
 
-    /// Marks the key redeemed by `account_id` for `subscription`.
-    pub fn redeem(&mut self, account_id: Uuid, subscription: &Subscription, now: DateTime<Utc>) {
+    /// Marks the key redeemed by `account_id` for `subscription` (as it is after the
+    /// redemption). Records PRODUCT_KEY_REDEEMED with the key's kind.
+    pub fn redeem(
+        &mut self,
+        account_id: Uuid,
+        subscription: &Subscription,
+        now: DateTime<Utc>,
+        events: &mut Vec<NewEvent>,
+    ) {
         self.redeemed_at = Some(now);
         self.redeemed_by = Some(account_id);
         self.subscription_id = Some(subscription.id);
+        events.push(
+            NewEvent::of(EventType::ProductKeyRedeemed, subscription)
+                .with_detail("kind", self.kind.as_str()),
+        );
     }
 }
 

@@ -166,17 +166,13 @@ impl Services {
     ) -> Result<Answer<IssuedCode>> {
         self.idempotent(principal, key, async |unit| {
             let subscription = unit.tx.lock_subscription(principal.scope(), id).await?;
-            subscription.ensure_code_reissuable()?;
+            subscription.reissue_code(&mut unit.events)?;
             for mut old in unit.tx.live_partner_codes(id).await? {
                 old.revoke(unit.now);
                 unit.tx.save_partner_code(&old).await?;
             }
             let code = self.new_partner_code(id, unit.now);
             unit.tx.insert_partner_code(&code.stored).await?;
-            unit.events.push(crate::domain::event::NewEvent::of(
-                crate::domain::event::EventType::PartnerCodeReissued,
-                &subscription,
-            ));
             Ok(IssuedCode {
                 partner_code: code.code,
                 expires_at: code.stored.expires_at,

@@ -170,15 +170,8 @@ impl Services {
                     subscription
                 }
             };
-            key.redeem(account_id, &subscription, unit.now);
+            key.redeem(account_id, &subscription, unit.now, &mut unit.events);
             unit.tx.save_product_key(&key).await?;
-            unit.events.push(
-                crate::domain::event::NewEvent::of(
-                    crate::domain::event::EventType::ProductKeyRedeemed,
-                    &subscription,
-                )
-                .with_detail("kind", key.kind.as_str()),
-            );
             unit.commit().await?;
             Ok(subscription)
         })

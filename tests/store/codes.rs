@@ -139,7 +139,12 @@ async fn product_keys_inserted_as_a_batch_are_locked_by_their_hash_and_read_back
     }
     assert_eq!(tx.lock_product_key("key-hash-404").await.unwrap(), None);
     let mut redeemed = batch[3].clone();
-    redeemed.redeem(ann.id, &subscription, at(2) + Duration::microseconds(2));
+    redeemed.redeem(
+        ann.id,
+        &subscription,
+        at(2) + Duration::microseconds(2),
+        &mut Vec::new(),
+    );
     tx.save_product_key(&redeemed).await.unwrap();
     tx.commit().await.unwrap();
 

@@ -220,3 +220,24 @@ impl Subscription {
         Ok(())
     }
 }
+
+/// A DIRECT subscription of `plan_code` for a fresh account, starting now: the rule
+/// tests' starting point.
+#[cfg(test)]
+pub(crate) fn direct_subscription(plan_code: &str) -> Subscription {
+    Subscription::create(
+        NewSubscription {
+            plan: plan::find(plan_code).expect("a catalog plan"),
+            channel: Channel::Direct,
+            account_id: Some(Uuid::now_v7()),
+            auto_renew: true,
+            term_start: Utc::now(),
+            term_end: None,
+            partner_id: None,
+            partner_reference: None,
+            product_key: None,
+        },
+        Utc::now(),
+        &mut Vec::new(),
+    )
+}

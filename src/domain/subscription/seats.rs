@@ -162,29 +162,7 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        plan,
-        seat::Platform,
-        subscription::{Channel, NewSubscription},
-    };
-
-    fn subscription(plan_code: &str) -> Subscription {
-        Subscription::create(
-            NewSubscription {
-                plan: plan::find(plan_code).unwrap(),
-                channel: Channel::Direct,
-                account_id: Some(Uuid::now_v7()),
-                auto_renew: true,
-                term_start: Utc::now(),
-                term_end: None,
-                partner_id: None,
-                partner_reference: None,
-                product_key: None,
-            },
-            Utc::now(),
-            &mut Vec::new(),
-        )
-    }
+    use crate::domain::{seat::Platform, subscription::direct_subscription};
 
     fn device(id: &str) -> NewSeat {
         NewSeat {
@@ -196,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_full_subscription_lists_its_devices_and_a_seated_device_takes_no_second_seat() {
-        let mut s = subscription("standard-1");
+        let mut s = direct_subscription("standard-1");
         let mut events = Vec::new();
         let now = Utc::now();
         let first = s.seat_device(&device("a"), &[], now, &mut events).unwrap();

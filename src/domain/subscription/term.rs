@@ -202,10 +202,10 @@ impl Subscription {
         Ok(())
     }
 
-    /// Whether a new partner code may replace the current one: only while no customer
-    /// has claimed the subscription.
+    /// A new partner code replaces the current one: only while no customer has claimed
+    /// the subscription. Records PARTNER_CODE_REISSUED.
     /// Errors: `FailedPrecondition` (SUBSCRIPTION_ENDED, SUBSCRIPTION_ALREADY_CLAIMED).
-    pub fn ensure_code_reissuable(&self) -> Result<()> {
+    pub fn reissue_code(&self, events: &mut Vec<NewEvent>) -> Result<()> {
         self.ensure_not_ended()?;
         if self.account_id.is_some() {
             return Err(Error::precondition(
@@ -213,6 +213,7 @@ impl Subscription {
                 "a customer has already claimed this subscription",
             ));
         }
+        events.push(NewEvent::of(EventType::PartnerCodeReissued, self));
         Ok(())
     }
 
@@ -281,29 +282,14 @@ mod tests {
     use super::*;
     use crate::domain::{
         plan,
-        subscription::{Channel, DowngradePolicy},
+        subscription::{DowngradePolicy, direct_subscription},
     };
 
-    fn subscription(plan_code: &'static str, active_seats: i64) -> Subscription {
-        let plan = plan::find(plan_code).unwrap();
-        let mut events = Vec::new();
-        let mut s = Subscription::create(
-            NewSubscription {
-                plan,
-                channel: Channel::Direct,
-                account_id: None,
-                auto_renew: true,
-                term_start: Utc::now(),
-                term_end: None,
-                partner_id: None,
-                partner_reference: None,
-                product_key: None,
-            },
-            Utc::now(),
-            &mut events,
-        );
-        s.active_seats = active_seats;
-        s
+    fn subscription(plan_code: &str, active_seats: i64) -> Subscription {
+        Subscription {
+            active_seats,
+            ..direct_subscription(plan_code)
+        }
     }
 
     #[test]

@@ -721,7 +721,7 @@ async fn codes_keys_and_counters() {
     );
     assert_eq!(unit.lock_product_key("key-9").await.unwrap(), None);
     let mut used = keys[1].clone();
-    used.redeem(ada.id, &s, at(NOW + 3));
+    used.redeem(ada.id, &s, at(NOW + 3), &mut Vec::new());
     unit.save_product_key(&used).await.unwrap();
     assert_eq!(unit.lock_product_key("key-1").await.unwrap(), Some(used));
 
