@@ -47,7 +47,7 @@ pub struct Application {
     listener: TcpListener,
     services: Services,
     event_poll_interval: std::time::Duration,
-    retention: Retention,
+    retention: Option<Retention>,
     worker: Option<WorkerPolicy>,
     commit_listener: Option<CommitListener>,
     shutdown_grace: std::time::Duration,
@@ -69,10 +69,13 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| Error::Internal(format!("binding {}: {e}", settings.listen)))?;
-        let retention = Retention {
+        let retention = (settings.housekeeping_interval_minutes > 0).then(|| Retention {
+            interval: std::time::Duration::from_secs(
+                60 * u64::from(settings.housekeeping_interval_minutes),
+            ),
             request_ids: chrono::Duration::hours(i64::from(settings.idempotency_retention_hours)),
             redemption_window: services.policy.throttle.window,
-        };
+        });
         let worker = (settings.lifecycle_interval_seconds > 0).then(|| WorkerPolicy {
             batch: 100,
             interval: std::time::Duration::from_secs(u64::from(
@@ -147,7 +150,9 @@ impl Application {
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         tracing::info!(store = ?services.store.backend(), "serving");
         let store = services.store.clone();
-        let housekeeping = tokio::spawn(housekeeping::run(services.clone(), self.retention));
+        let housekeeping = self
+            .retention
+            .map(|retention| tokio::spawn(housekeeping::run(services.clone(), retention)));
         let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
@@ -205,8 +210,10 @@ impl Application {
                 Ok(())
             }
         };
-        housekeeping.abort();
-        for task in [worker, commit_listener].into_iter().flatten() {
+        for task in [housekeeping, worker, commit_listener]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         store.close().await;

@@ -218,6 +218,15 @@ pub struct Settings {
         global = true
     )]
     pub lifecycle_interval_seconds: u32,
+    /// Minutes between housekeeping passes (forgetting request ids past their retention
+    /// and spent failure counters); 0 turns housekeeping off in this process.
+    #[arg(
+        long,
+        env = "TESSERA_HOUSEKEEPING_INTERVAL_MINUTES",
+        default_value_t = 15,
+        global = true
+    )]
+    pub housekeeping_interval_minutes: u32,
     /// Milliseconds between a caught-up event watcher's looks for commits it was not told
     /// of. On PostgreSQL replicas tell each other of commits at once (LISTEN/NOTIFY), so
     /// this only bounds the delay when such a notice is lost.

@@ -4,12 +4,11 @@
 use crate::service::Services;
 use std::time::Duration;
 
-/// How often housekeeping runs.
-pub const INTERVAL: Duration = Duration::from_secs(15 * 60);
-
-/// What to keep, and for how long.
+/// What to keep, for how long, and how often to look.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
+    /// Pause between passes.
+    pub interval: Duration,
     /// Request ids and their responses.
     pub request_ids: chrono::Duration,
     /// Failed-redemption counters (their window).
@@ -24,9 +23,10 @@ pub async fn run_once(services: &Services, retention: Retention) -> crate::Resul
         .await
 }
 
-/// Runs housekeeping every [`INTERVAL`] until the task is dropped.
+/// Runs housekeeping every `retention.interval`, the first pass at once, until the task
+/// is dropped.
 pub async fn run(services: Services, retention: Retention) {
-    let mut ticks = tokio::time::interval(INTERVAL);
+    let mut ticks = tokio::time::interval(retention.interval);
     loop {
         ticks.tick().await;
         match run_once(&services, retention).await {

@@ -58,8 +58,10 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
     let mut settings = Settings::for_database(database.url());
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.admin_token = Some(ADMIN_TOKEN.to_owned());
-    // Tests run the lifecycle worker themselves, at the simulated times they choose.
+    // Tests run the lifecycle worker themselves, at the simulated times they choose; a
+    // housekeeping pass at a moment they did not choose would purge what they stored.
     settings.lifecycle_interval_seconds = 0;
+    settings.housekeeping_interval_minutes = 0;
     settings.shutdown_grace_seconds = 2;
     adjust(&mut settings);
     let clock = ManualClock::new(Utc::now());
