@@ -19,7 +19,10 @@ mod rows;
 mod seats;
 mod subscriptions;
 
-use super::{Backend, CommitListener, Store, UnitOfWork, WriteContext};
+use super::{
+    Backend, CommitListener, Store, UnitOfWork, WriteContext,
+    cached::change::{ChangeSet, NoticeSink},
+};
 use crate::{
     domain::{
         clock::{from_micros, to_micros},
@@ -137,10 +140,19 @@ impl Store for PgStore {
         self.commits.clone()
     }
 
-    async fn listen_for_commits(&self, database_url: &str) -> Result<Option<CommitListener>> {
-        commit_notices::listen(database_url, self.commits.clone())
+    async fn listen_for_commits(
+        &self,
+        database_url: &str,
+        sink: NoticeSink,
+    ) -> Result<Option<CommitListener>> {
+        commit_notices::listen(database_url, self.commits.clone(), sink)
             .await
             .map(Some)
+    }
+
+    async fn announce_changes(&self, changes: &ChangeSet) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        commit_notices::announce_changes(&mut conn, changes).await
     }
 }
 
@@ -157,6 +169,10 @@ impl UnitOfWork for PgUnit {
             unit.commits.notify_waiters();
         }
         Ok(())
+    }
+
+    async fn announce_changes(&mut self, changes: &ChangeSet) -> Result<()> {
+        commit_notices::announce_changes(self.conn(), changes).await
     }
 }
 
