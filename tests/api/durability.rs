@@ -185,6 +185,95 @@ async fn an_acknowledged_activation_survives_kill_9() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Writers in flight when the server is killed.
+const WRITERS: usize = 32;
+/// Acknowledged writes to wait for before the kill.
+const ACKNOWLEDGED: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_acknowledged_in_groups_survive_kill_9() {
+    let (dir, url) = scratch_database("group-kill9");
+    let mut server = ServerProcess::start(&url);
+    let channel = tessera_client::connect(server.endpoint.clone())
+        .await
+        .unwrap();
+    let account = pb::account_service_client::AccountServiceClient::new(channel.clone())
+        .create_account(pb::CreateAccountRequest {
+            email: email(),
+            password: PASSWORD.into(),
+            display_name: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .name;
+
+    // Many writers at once, so that the server commits them in groups; each keeps the
+    // names it was answered with, until the server dies under it.
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let count = std::sync::Arc::new(count);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let mut client =
+                pb::subscription_service_client::SubscriptionServiceClient::new(channel.clone());
+            let account = account.clone();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for call in 0.. {
+                    let created = client
+                        .create_subscription(with_token(
+                            ADMIN_TOKEN,
+                            pb::CreateSubscriptionRequest {
+                                parent: account.clone(),
+                                plan: "deluxe-3".into(),
+                                auto_renew: true,
+                                request_id: format!("w{writer}-{call}"),
+                            },
+                        ))
+                        .await;
+                    match created {
+                        Ok(answer) => acknowledged.push(answer.into_inner().name),
+                        Err(_) => break,
+                    }
+                    count.send_modify(|n| *n += 1);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    counted
+        .wait_for(|n| *n >= ACKNOWLEDGED)
+        .await
+        .expect("the writers count");
+    server.child.kill().expect("SIGKILL delivered");
+    server.child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() >= ACKNOWLEDGED);
+
+    let mut restarted = ServerProcess::start(&url);
+    let channel = tessera_client::connect(restarted.endpoint.clone())
+        .await
+        .unwrap();
+    let mut subscriptions =
+        pb::subscription_service_client::SubscriptionServiceClient::new(channel);
+    for name in &acknowledged {
+        subscriptions
+            .get_subscription(with_token(
+                ADMIN_TOKEN,
+                pb::GetSubscriptionRequest { name: name.clone() },
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("{name} was acknowledged and lost: {status:?}"));
+    }
+    restarted.child.kill().unwrap();
+    restarted.child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_server_cleanly() {
     let (dir, url) = scratch_database("term");

@@ -140,7 +140,7 @@ impl AccountTx for SqliteUnit {
         .bind(partner_id.to_string())
         .bind(reference)
         .bind(to_micros(now))
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         Ok(())
     }

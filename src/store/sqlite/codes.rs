@@ -74,7 +74,7 @@ impl CodeTx for SqliteUnit {
         .bind(code.redeemed_at.map(to_micros))
         .bind(code.redeemed_by.map(|id| id.to_string()))
         .bind(code.revoked_at.map(to_micros))
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         Ok(())
     }
@@ -86,7 +86,7 @@ impl CodeTx for SqliteUnit {
             " FROM partner_codes WHERE code_hash = ?"
         ))
         .bind(hash)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.conn())
         .await?;
         row.map(PartnerCode::try_from).transpose()
     }
@@ -99,7 +99,7 @@ impl CodeTx for SqliteUnit {
              AND redeemed_at IS NULL AND revoked_at IS NULL ORDER BY created_at, code_hash"
         ))
         .bind(subscription_id.to_string())
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn())
         .await?;
         rows::convert(found)
     }
@@ -113,7 +113,7 @@ impl CodeTx for SqliteUnit {
         .bind(code.redeemed_by.map(|id| id.to_string()))
         .bind(code.revoked_at.map(to_micros))
         .bind(code.hash.as_str())
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         if saved.rows_affected() == 0 {
             return Err(Error::NotFound(Resource::PartnerCode));
@@ -137,7 +137,7 @@ impl CodeTx for SqliteUnit {
                     .push_bind(key.redeemed_by.map(|id| id.to_string()))
                     .push_bind(key.subscription_id.map(|id| id.to_string()));
             });
-            query.build().execute(&mut *self.tx).await?;
+            query.build().execute(self.conn()).await?;
         }
         Ok(())
     }
@@ -148,7 +148,7 @@ impl CodeTx for SqliteUnit {
              redeemed_by, subscription_id FROM product_keys WHERE key_hash = ?",
         )
         .bind(hash)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.conn())
         .await?;
         row.map(ProductKey::try_from).transpose()
     }
@@ -162,7 +162,7 @@ impl CodeTx for SqliteUnit {
         .bind(key.redeemed_by.map(|id| id.to_string()))
         .bind(key.subscription_id.map(|id| id.to_string()))
         .bind(key.hash.as_str())
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         if saved.rows_affected() == 0 {
             return Err(Error::NotFound(Resource::ProductKey));
@@ -183,13 +183,13 @@ impl CodeTx for SqliteUnit {
         )
         .bind(subject)
         .bind(to_micros(now))
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         let row: RedemptionCounterRow = sqlx::query_as(
             "SELECT subject, window_start, failures FROM redemption_failures WHERE subject = ?",
         )
         .bind(subject)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.conn())
         .await?;
         row.try_into()
     }
@@ -201,7 +201,7 @@ impl CodeTx for SqliteUnit {
         .bind(to_micros(counter.window_start))
         .bind(counter.failures)
         .bind(counter.subject.as_str())
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         Ok(())
     }

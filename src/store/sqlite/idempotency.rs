@@ -35,7 +35,7 @@ impl IdempotencyTx for SqliteUnit {
         )
         .bind(key.scope.as_str())
         .bind(key.request_id.as_str())
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.conn())
         .await?;
         Ok(row.map(StoredRequest::from))
     }
@@ -55,7 +55,7 @@ impl IdempotencyTx for SqliteUnit {
         .bind(key.fingerprint.as_str())
         .bind(response)
         .bind(to_micros(now))
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         Ok(())
     }

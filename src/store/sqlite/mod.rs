@@ -9,6 +9,7 @@
 
 mod accounts;
 mod codes;
+mod group_commit;
 mod idempotency;
 mod outbox;
 mod partners;
@@ -18,6 +19,7 @@ mod scope;
 mod seats;
 mod subscriptions;
 
+use self::group_commit::{GroupCommit, Turn};
 use super::{
     Backend, CommitListener, Store, UnitOfWork, WriteContext,
     cached::change::{ChangeSet, NoticeSink},
@@ -29,12 +31,12 @@ use crate::{
 };
 use async_trait::async_trait;
 use sqlx::{
-    Sqlite, SqlitePool, Transaction,
+    SqliteConnection, SqlitePool,
     migrate::Migrator,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use std::{str::FromStr, sync::Arc, time::Duration};
-use tokio::sync::{Mutex, MutexGuard, Notify, OwnedMutexGuard};
+use tokio::sync::Notify;
 
 static MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -49,9 +51,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One writer at a time: held for a whole unit of work, and for each single-statement
-    /// write outside one.
-    write_gate: Arc<Mutex<()>>,
+    /// One writer at a time: units of work take turns inside a shared transaction
+    /// (group commit); a write outside one takes the turn alone.
+    writer: Arc<GroupCommit>,
     /// Woken after every commit that wrote events.
     commits: Arc<Notify>,
 }
@@ -71,10 +73,11 @@ impl SqliteStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
+        let commits = Arc::new(Notify::new());
         Ok(Self {
+            writer: Arc::new(GroupCommit::new(pool.clone(), commits.clone())),
             pool,
-            write_gate: Arc::new(Mutex::new(())),
-            commits: Arc::new(Notify::new()),
+            commits,
         })
     }
 
@@ -83,9 +86,9 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Waits for this process's turn to write, for one statement outside a unit of work.
-    async fn write_turn(&self) -> MutexGuard<'_, ()> {
-        self.write_gate.lock().await
+    /// Waits for this process's turn to write, for a write outside a unit of work.
+    async fn write_turn(&self) -> Turn {
+        self.writer.solo().await
     }
 }
 
@@ -119,14 +122,12 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self, context: WriteContext) -> Result<Box<dyn UnitOfWork>> {
-        let gate = self.write_gate.clone().lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let turn = self.writer.join().await?;
         Ok(Box::new(SqliteUnit {
-            tx,
-            _gate: gate,
+            turn: Some(turn),
+            writer: self.writer.clone(),
             context,
             pending: Vec::new(),
-            commits: self.commits.clone(),
         }))
     }
 
@@ -166,63 +167,78 @@ impl Store for SqliteStore {
     }
 }
 
-/// A unit of work: a transaction begun with `BEGIN IMMEDIATE`, holding the write gate
-/// until it ends. Dropped without [`UnitOfWork::commit`], it rolls back.
+/// A unit of work: a savepoint in the batch of [`group_commit`], holding the write turn
+/// until it ends. Dropped without [`UnitOfWork::commit`], it rolls back alone.
 pub struct SqliteUnit {
-    tx: Transaction<'static, Sqlite>,
-    _gate: OwnedMutexGuard<()>,
+    /// `None` once handed to the group commit.
+    turn: Option<Turn>,
+    writer: Arc<GroupCommit>,
     context: WriteContext,
     /// Events emitted so far, written at commit.
     pending: Vec<NewEvent>,
-    commits: Arc<Notify>,
+}
+
+impl SqliteUnit {
+    /// The connection of the unit's transaction.
+    fn conn(&mut self) -> &mut SqliteConnection {
+        group_commit::conn(
+            self.turn
+                .as_mut()
+                .expect("a live unit holds the write turn"),
+        )
+    }
+
+    /// Numbers the pending events after the last ones and writes them.
+    async fn write_pending_events(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .pending
+            .iter()
+            .map(|event| records::event_row(&self.context, event))
+            .collect::<Result<Vec<_>>>()?;
+        let count = rows.len() as i64;
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE event_sequence SET last = last + ? WHERE id = 1 RETURNING last",
+        )
+        .bind(count)
+        .fetch_one(self.conn())
+        .await?;
+        let created_at = to_micros(self.context.now);
+        for (seq, row) in (last - count + 1..).zip(rows) {
+            sqlx::query(
+                "INSERT INTO events (seq, event_type, subscription_id, partner_id, \
+                 account_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(row.event_type)
+            .bind(row.subscription_id.to_string())
+            .bind(row.partner_id.map(|id| id.to_string()))
+            .bind(row.account_id.map(|id| id.to_string()))
+            .bind(row.payload)
+            .bind(created_at)
+            .execute(self.conn())
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteUnit {
+    fn drop(&mut self) {
+        if let Some(turn) = self.turn.as_mut() {
+            group_commit::abandon(turn);
+        }
+    }
 }
 
 #[async_trait]
 impl UnitOfWork for SqliteUnit {
-    async fn commit(self: Box<Self>) -> Result<()> {
-        let SqliteUnit {
-            mut tx,
-            _gate: gate,
-            context,
-            pending,
-            commits,
-        } = *self;
-        let wrote_events = !pending.is_empty();
-        if wrote_events {
-            let rows = pending
-                .iter()
-                .map(|event| records::event_row(&context, event))
-                .collect::<Result<Vec<_>>>()?;
-            let count = rows.len() as i64;
-            let last: i64 = sqlx::query_scalar(
-                "UPDATE event_sequence SET last = last + ? WHERE id = 1 RETURNING last",
-            )
-            .bind(count)
-            .fetch_one(&mut *tx)
-            .await?;
-            let created_at = to_micros(context.now);
-            for (seq, row) in (last - count + 1..).zip(rows) {
-                sqlx::query(
-                    "INSERT INTO events (seq, event_type, subscription_id, partner_id, \
-                     account_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(seq)
-                .bind(row.event_type)
-                .bind(row.subscription_id.to_string())
-                .bind(row.partner_id.map(|id| id.to_string()))
-                .bind(row.account_id.map(|id| id.to_string()))
-                .bind(row.payload)
-                .bind(created_at)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        drop(gate);
-        if wrote_events {
-            commits.notify_waiters();
-        }
-        Ok(())
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.write_pending_events().await?;
+        let turn = self.turn.take().expect("a live unit holds the write turn");
+        self.writer.commit(turn).await
     }
 
     async fn announce_changes(&mut self, _changes: &ChangeSet) -> Result<()> {
@@ -332,6 +348,107 @@ mod tests {
             .await
             .expect("the gate opens when a unit is dropped")
             .unwrap();
+        store.close().await;
+    }
+
+    /// A unit of work of `store`, for writing rows no trait method writes.
+    async fn raw_unit(store: &SqliteStore) -> SqliteUnit {
+        SqliteUnit {
+            turn: Some(store.writer.join().await.unwrap()),
+            writer: store.writer.clone(),
+            context: context(),
+            pending: Vec::new(),
+        }
+    }
+
+    async fn write_secret(unit: &mut SqliteUnit, name: &str) {
+        sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?, 'x')")
+            .bind(name)
+            .execute(unit.conn())
+            .await
+            .unwrap();
+    }
+
+    /// Yields until `n` callers queue for the write turn.
+    async fn until_waiting(store: &SqliteStore, n: usize) {
+        while store.writer.waiting() < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_units_commit_together_and_a_failing_one_rolls_back_alone() {
+        let file = Scratch::new();
+        let store = SqliteStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let batches = store.writer.batches();
+
+        let mut first = raw_unit(&store).await;
+        write_secret(&mut first, "first").await;
+        let failing = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut unit = raw_unit(&store).await;
+                write_secret(&mut unit, "failing").await;
+                // Dropped: the request failed after writing.
+            }
+        });
+        until_waiting(&store, 1).await;
+        let third = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut unit = raw_unit(&store).await;
+                write_secret(&mut unit, "third").await;
+                Box::new(unit).commit().await
+            }
+        });
+        until_waiting(&store, 2).await;
+
+        // Others queue behind it, so the first unit's commit waits for theirs.
+        Box::new(first).commit().await.unwrap();
+        third.await.unwrap().unwrap();
+        failing.await.unwrap();
+        assert_eq!(
+            store.writer.batches() - batches,
+            1,
+            "the queued units committed as one transaction"
+        );
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM server_secrets ORDER BY name")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            names,
+            ["first", "third"],
+            "the failing unit rolled back alone"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_whose_last_unit_failed_still_commits() {
+        let file = Scratch::new();
+        let store = SqliteStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut first = raw_unit(&store).await;
+        write_secret(&mut first, "first").await;
+        let failing = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut unit = raw_unit(&store).await;
+                write_secret(&mut unit, "failing").await;
+            }
+        });
+        until_waiting(&store, 1).await;
+        // Nobody queues after the failing unit: the first one commits the batch itself.
+        Box::new(first).commit().await.unwrap();
+        failing.await.unwrap();
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM server_secrets")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(names, ["first"]);
         store.close().await;
     }
 

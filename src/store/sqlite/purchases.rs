@@ -27,7 +27,7 @@ impl PurchaseTx for SqliteUnit {
         )
         .bind(store.as_str())
         .bind(original_id)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.conn())
         .await?;
         row.map(StorePurchase::try_from).transpose()
     }
@@ -44,7 +44,7 @@ impl PurchaseTx for SqliteUnit {
         .bind(purchase.environment.as_str())
         .bind(to_micros(purchase.created_at))
         .bind(to_micros(purchase.updated_at))
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         Ok(())
     }
@@ -63,7 +63,7 @@ impl PurchaseTx for SqliteUnit {
         .bind(to_micros(purchase.updated_at))
         .bind(purchase.store.as_str())
         .bind(previous_original_id)
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         if rekeyed.rows_affected() == 0 {
             return Err(Error::Internal(format!(

@@ -134,7 +134,7 @@ impl SeatTx for SqliteUnit {
              ORDER BY t.activated_at, t.id"
         ))
         .bind(subscription_id.to_string())
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn())
         .await?;
         rows::convert(found)
     }
@@ -147,7 +147,7 @@ impl SeatTx for SqliteUnit {
         ))
         .bind(seat_id.to_string())
         .bind(subscription_id.to_string())
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.conn())
         .await?
         .ok_or(Error::NotFound(Resource::Seat))?;
         row.try_into()
@@ -166,7 +166,7 @@ impl SeatTx for SqliteUnit {
         .bind(to_micros(seat.activated_at))
         .bind(to_micros(seat.last_seen_at))
         .bind(seat.deactivated_at.map(to_micros))
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         Ok(())
     }
@@ -177,7 +177,7 @@ impl SeatTx for SqliteUnit {
                 .bind(seat.deactivated_at.map(to_micros))
                 .bind(to_micros(seat.last_seen_at))
                 .bind(seat.id.to_string())
-                .execute(&mut *self.tx)
+                .execute(self.conn())
                 .await?;
         if saved.rows_affected() == 0 {
             return Err(Error::NotFound(Resource::Seat));
@@ -195,7 +195,7 @@ impl SeatTx for SqliteUnit {
             .bind(token_hash)
             .bind(seat_id.to_string())
             .bind(to_micros(now))
-            .execute(&mut *self.tx)
+            .execute(self.conn())
             .await?;
         Ok(())
     }
@@ -204,7 +204,7 @@ impl SeatTx for SqliteUnit {
         sqlx::query("UPDATE device_tokens SET seat_id = ? WHERE seat_id = ?")
             .bind(to.to_string())
             .bind(from.to_string())
-            .execute(&mut *self.tx)
+            .execute(self.conn())
             .await?;
         Ok(())
     }

@@ -151,7 +151,7 @@ impl SubscriptionStore for SqliteStore {
 #[async_trait]
 impl SubscriptionTx for SqliteUnit {
     async fn lock_subscription(&mut self, scope: Scope, id: Uuid) -> Result<Subscription> {
-        visible_subscription(&mut self.tx, scope, id).await
+        visible_subscription(self.conn(), scope, id).await
     }
 
     async fn insert_subscription(&mut self, s: &Subscription) -> Result<()> {
@@ -177,7 +177,7 @@ impl SubscriptionTx for SqliteUnit {
         .bind(s.product_key.as_deref())
         .bind(to_micros(s.created_at))
         .bind(to_micros(s.updated_at))
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         Ok(())
     }
@@ -200,7 +200,7 @@ impl SubscriptionTx for SqliteUnit {
         .bind(s.partner_reference.as_deref())
         .bind(to_micros(s.updated_at))
         .bind(s.id.to_string())
-        .execute(&mut *self.tx)
+        .execute(self.conn())
         .await?;
         if saved.rows_affected() == 0 {
             return Err(Error::NotFound(Resource::Subscription));
@@ -223,7 +223,7 @@ impl SubscriptionTx for SqliteUnit {
         .bind(to_micros(due.now))
         .bind(to_micros(due.grace_cutoff))
         .bind(limit.max(0))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn())
         .await?;
         rows::convert(found)
     }
