@@ -318,6 +318,53 @@ mod tests {
         store.close().await;
     }
 
+    /// The details of a plan SQLite gave (`EXPLAIN QUERY PLAN` rows).
+    fn details(rows: Vec<sqlx::sqlite::SqliteRow>) -> Vec<String> {
+        use sqlx::Row;
+        rows.iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn due_work_and_a_partners_events_are_read_through_their_indexes() {
+        let file = Scratch::new();
+        let store = SqliteStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {}", subscriptions::CLAIM_DUE);
+        let due = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .bind(2_i64)
+            .bind(1_i64)
+            .bind(100_i64)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let due = details(due);
+        assert!(
+            due.iter()
+                .any(|d| d.contains("USING INDEX subscriptions_due")),
+            "{due:?}"
+        );
+
+        let (partner, subscription) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        for (subscription, index) in [
+            (None, "USING INDEX events_by_partner"),
+            (Some(subscription), "USING INDEX events_by_subscription"),
+        ] {
+            let mut query = outbox::select_events(
+                "EXPLAIN QUERY PLAN ",
+                crate::domain::principal::Scope::Partner(partner),
+                0,
+                subscription,
+                10,
+            )
+            .unwrap();
+            let events = details(query.build().fetch_all(store.pool()).await.unwrap());
+            assert!(events.iter().any(|d| d.contains(index)), "{events:?}");
+        }
+        store.close().await;
+    }
+
     #[test]
     fn a_missing_file_is_created_unless_the_url_says_otherwise() {
         assert_eq!(url_with_create("sqlite:a.db"), "sqlite:a.db?mode=rwc");

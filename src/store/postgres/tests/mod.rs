@@ -8,6 +8,7 @@
 mod concurrency;
 mod methods;
 mod migration;
+mod plans;
 
 use super::PgStore;
 use crate::{
