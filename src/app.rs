@@ -33,7 +33,7 @@ use crate::{
     },
     service::{Policy, Services},
     settings::Settings,
-    store::{self, CommitListener, Store},
+    store::{self, CommitListener, EventSequencer, Store},
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -50,6 +50,7 @@ pub struct Application {
     retention: Option<Retention>,
     worker: Option<WorkerPolicy>,
     commit_listener: Option<CommitListener>,
+    event_sequencer: Option<EventSequencer>,
     shutdown_grace: std::time::Duration,
 }
 
@@ -66,6 +67,7 @@ impl Application {
             .store
             .listen_for_commits(&settings.database_url)
             .await?;
+        let event_sequencer = services.store.event_sequencer().await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| Error::Internal(format!("binding {}: {e}", settings.listen)))?;
@@ -91,6 +93,7 @@ impl Application {
             retention,
             worker,
             commit_listener,
+            event_sequencer,
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 settings.shutdown_grace_seconds,
             )),
@@ -159,6 +162,7 @@ impl Application {
             let _ = stopping_sender.send(true);
         };
         let commit_listener = self.commit_listener.map(tokio::spawn);
+        let event_sequencer = self.event_sequencer.map(tokio::spawn);
         let worker = self
             .worker
             .map(|policy| tokio::spawn(worker::run(services.clone(), policy)));
@@ -210,7 +214,7 @@ impl Application {
                 Ok(())
             }
         };
-        for task in [housekeeping, worker, commit_listener]
+        for task in [housekeeping, worker, commit_listener, event_sequencer]
             .into_iter()
             .flatten()
         {
