@@ -157,7 +157,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let b: Shared = store::connect(&url).await?;
     let mut background = Vec::new();
     for replica in [&a, &b] {
-        if let Some(listener) = replica.listen_for_commits(&url).await? {
+        if let Some(listener) = replica.listen_for_commits(&url, Arc::new(|_| {})).await? {
             background.push(tokio::spawn(listener));
         }
     }

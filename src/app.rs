@@ -33,7 +33,7 @@ use crate::{
     },
     service::{Policy, Services},
     settings::Settings,
-    store::{self, CommitListener, EventSequencer, Store},
+    store::{self, CommitListener, EventSequencer, Store, cached::CachedStore},
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -51,6 +51,7 @@ pub struct Application {
     worker: Option<WorkerPolicy>,
     commit_listener: Option<CommitListener>,
     event_sequencer: Option<EventSequencer>,
+    last_seen_flush: std::time::Duration,
     shutdown_grace: std::time::Duration,
 }
 
@@ -63,9 +64,10 @@ impl Application {
     /// Builds the server with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self> {
         let services = open_services(settings, clock).await?;
+        // The read model hears other replicas' changes through the store itself.
         let commit_listener = services
             .store
-            .listen_for_commits(&settings.database_url)
+            .listen_for_commits(&settings.database_url, Arc::new(|_| {}))
             .await?;
         let event_sequencer = services.store.event_sequencer().await?;
         let listener = TcpListener::bind(settings.listen)
@@ -94,6 +96,9 @@ impl Application {
             worker,
             commit_listener,
             event_sequencer,
+            last_seen_flush: std::time::Duration::from_secs(u64::from(
+                settings.last_seen_flush_seconds,
+            )),
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 settings.shutdown_grace_seconds,
             )),
@@ -163,6 +168,11 @@ impl Application {
         };
         let commit_listener = self.commit_listener.map(tokio::spawn);
         let event_sequencer = self.event_sequencer.map(tokio::spawn);
+        let last_seen = tokio::spawn(flush_last_seen(
+            store.clone(),
+            self.last_seen_flush,
+            stopping.clone(),
+        ));
         let worker = self
             .worker
             .map(|policy| tokio::spawn(worker::run(services.clone(), policy)));
@@ -214,21 +224,47 @@ impl Application {
                 Ok(())
             }
         };
+        // Not aborted: a batch being written would be lost. It stops between batches.
+        let _ = last_seen.await;
         for task in [housekeeping, worker, commit_listener, event_sequencer]
             .into_iter()
             .flatten()
         {
             task.abort();
         }
+        // Closing the store also writes the last-seen times still in memory.
         store.close().await;
         served
+    }
+}
+
+/// Writes devices' last-seen times every `interval` (see `store::cached`) until the
+/// server stops.
+async fn flush_last_seen(
+    store: Arc<dyn Store>,
+    interval: std::time::Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+        if let Err(error) = store.flush_last_seen().await {
+            tracing::warn!(%error, "writing last-seen times failed; keeping them for the next try");
+        }
     }
 }
 
 /// Connects to the database, applies migrations, loads the secrets and builds the
 /// store-proof verifiers: every use case's dependencies.
 pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Services> {
-    let store = store::connect(&settings.database_url).await?;
+    let store: Arc<dyn Store> = Arc::new(CachedStore::over(
+        store::connect(&settings.database_url).await?,
+    ));
     store.migrate().await?;
     let secret = match &settings.secret_key {
         Some(key) if !key.is_empty() => key.as_bytes().to_vec(),

@@ -227,6 +227,17 @@ pub struct Settings {
         global = true
     )]
     pub housekeeping_interval_minutes: u32,
+    /// Seconds between writes of devices' last-seen times, which check-ins keep in
+    /// memory and write in one batch. A crash loses at most this window of last-seen
+    /// times (telemetry, not acknowledged writes); shutdown writes them. At least 1.
+    #[arg(
+        long,
+        env = "TESSERA_LAST_SEEN_FLUSH_SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub last_seen_flush_seconds: u32,
     /// Milliseconds between a caught-up event watcher's looks for commits it was not told
     /// of. On PostgreSQL replicas tell each other of commits at once (LISTEN/NOTIFY), so
     /// this only bounds the delay when such a notice is lost.

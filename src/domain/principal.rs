@@ -2,6 +2,7 @@
 //! [`Scope`] of a principal is the predicate every read of subscriptions is filtered by,
 //! so what a caller may not see does not exist for it.
 
+use super::subscription::Subscription;
 use uuid::Uuid;
 
 /// The authenticated caller.
@@ -66,6 +67,20 @@ pub enum Scope {
     Subscription(Uuid),
     /// None at all (a removed device).
     Nothing,
+}
+
+impl Scope {
+    /// Whether a reader with this scope sees `subscription`: the predicate the backends
+    /// apply in SQL, for reads served from memory.
+    pub fn sees(&self, subscription: &Subscription) -> bool {
+        match *self {
+            Scope::All => true,
+            Scope::Account(id) => subscription.account_id == Some(id),
+            Scope::Partner(id) => subscription.partner_id == Some(id),
+            Scope::Subscription(id) => subscription.id == id,
+            Scope::Nothing => false,
+        }
+    }
 }
 
 impl Principal {

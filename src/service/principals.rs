@@ -16,11 +16,14 @@ impl Services {
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
         let hash = token_hash(token);
         Ok(match TokenKind::of(token) {
-            Some(TokenKind::Session) => self
-                .store
-                .session_account(&hash, self.now())
-                .await?
-                .map(Principal::Account),
+            Some(TokenKind::Session) => {
+                let now = self.now();
+                self.store
+                    .session(&hash)
+                    .await?
+                    .filter(|(_, expires_at)| *expires_at > now)
+                    .map(|(account, _)| Principal::Account(account))
+            }
             Some(TokenKind::Device) => self.store.device_principal(&hash).await?,
             Some(TokenKind::PartnerKey) => self
                 .store

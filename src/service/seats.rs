@@ -144,7 +144,7 @@ impl Services {
         subscription_id: Uuid,
     ) -> Result<Protection> {
         let now = self.now();
-        self.store.touch_seat(seat_id, now).await?;
+        self.store.record_last_seen(&[(seat_id, now)]).await?;
         // The device's own seat and subscription, whether or not it still holds the seat.
         let own = Scope::Subscription(subscription_id);
         let subscription = self.store.subscription(own, subscription_id).await?;

@@ -11,6 +11,7 @@
 //! Error contracts are stated on each method; any method may also fail with
 //! [`Error::Storage`](crate::error::Error::Storage) when the database does.
 
+pub mod cached;
 pub mod postgres;
 pub mod records;
 mod rows;
@@ -32,6 +33,7 @@ use crate::{
     error::{Error, Result},
 };
 use async_trait::async_trait;
+use cached::change::{ChangeSet, NoticeSink};
 use chrono::{DateTime, Utc};
 use std::{future::Future, pin::Pin, sync::Arc};
 use tokio::sync::Notify;
@@ -116,7 +118,7 @@ pub trait Store:
     /// write lock from the start (writers queue in-process rather than spin); on
     /// PostgreSQL rows are locked as they are read for update. Dropping it without
     /// [`UnitOfWork::commit`] rolls everything back. A task holding a unit of work must
-    /// not call a writing method of the store itself (sessions, `touch_seat`, partners,
+    /// not call a writing method of the store itself (sessions, `record_last_seen`, partners,
     /// purges): on SQLite both wait for the one writer.
     async fn begin(&self, context: WriteContext) -> Result<Box<dyn UnitOfWork>>;
 
@@ -129,9 +131,24 @@ pub trait Store:
     fn commits(&self) -> Arc<Notify>;
 
     /// On PostgreSQL, a task relaying other replicas' commit notices to
-    /// [`Self::commits`]; `None` on SQLite, where one server owns the file.
+    /// [`Self::commits`] and their changes to `sink` (which also hears when the
+    /// connection is lost and back); `None` on SQLite, where one server owns the file.
     /// `database_url` is the one the store was opened with.
-    async fn listen_for_commits(&self, database_url: &str) -> Result<Option<CommitListener>>;
+    async fn listen_for_commits(
+        &self,
+        database_url: &str,
+        sink: NoticeSink,
+    ) -> Result<Option<CommitListener>>;
+
+    /// Tells the other replicas about `changes`, made by a write outside a unit of work
+    /// that has committed. Nothing to do on SQLite.
+    async fn announce_changes(&self, changes: &ChangeSet) -> Result<()>;
+
+    /// Writes what is held in memory rather than written at once (devices' last-seen
+    /// times; see [`cached`]). Nothing to do for a backend itself.
+    async fn flush_last_seen(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One write transaction over every aggregate. Events emitted on it are written with it
@@ -147,6 +164,10 @@ pub trait UnitOfWork:
     /// is logged, not returned: the unit is committed, and its events wait for the next
     /// numbering.
     async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Tells the other replicas, if and when this unit commits, about `changes`. Nothing
+    /// to do on SQLite.
+    async fn announce_changes(&mut self, changes: &ChangeSet) -> Result<()>;
 }
 
 /// Accounts and their sessions.
@@ -173,8 +194,9 @@ pub trait AccountStore {
         expires_at: DateTime<Utc>,
     ) -> Result<()>;
 
-    /// The account of a session that has not expired at `now`.
-    async fn session_account(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Uuid>>;
+    /// The account of a session and when the session expires (it may have already;
+    /// the caller compares with its clock).
+    async fn session(&self, token_hash: &str) -> Result<Option<(Uuid, DateTime<Utc>)>>;
 
     /// Ends a session; ending an unknown one does nothing.
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
@@ -274,9 +296,10 @@ pub trait SeatStore {
     /// subscription, and whether the seat is still held.
     async fn device_principal(&self, token_hash: &str) -> Result<Option<Principal>>;
 
-    /// Records that the device of an active seat checked in at `now`; does nothing for a
-    /// freed seat. One statement, outside any unit of work.
-    async fn touch_seat(&self, seat_id: Uuid, now: DateTime<Utc>) -> Result<()>;
+    /// Records when the devices of active seats last checked in, in one transaction,
+    /// outside any unit of work: a seat's time only moves forward, and a freed seat's
+    /// is left alone. The read model calls it in batches (see [`cached`]).
+    async fn record_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<()>;
 }
 
 /// Seats and device tokens, within a unit of work.

@@ -12,6 +12,7 @@ mod isolation;
 mod lifecycle;
 mod partner_isolation;
 mod races;
+mod read_model;
 mod redemption;
 mod replicas;
 mod restores;

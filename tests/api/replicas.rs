@@ -11,7 +11,7 @@ use tessera_client::{
 use tokio::time::timeout;
 
 /// Two servers on one fresh PostgreSQL database, or `None` without `TEST_DATABASE_URL`.
-async fn two_replicas() -> Option<(TestApp, TestApp)> {
+pub async fn two_replicas() -> Option<(TestApp, TestApp)> {
     two_replicas_with(|_| {}).await
 }
 

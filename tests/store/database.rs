@@ -47,7 +47,10 @@ async fn another_handles_commit_wakes_this_ones_watchers_on_postgres(
     store: Arc<dyn Store>,
     url: String,
 ) {
-    let listener = store.listen_for_commits(&url).await.unwrap();
+    let listener = store
+        .listen_for_commits(&url, Arc::new(|_| {}))
+        .await
+        .unwrap();
     let listener = match (store.backend(), listener) {
         (Backend::Sqlite, None) => return,
         (Backend::Sqlite, Some(_)) => panic!("a commit listener on SQLite"),

@@ -1,12 +1,12 @@
 //! Device tokens and check-ins: `SeatTx::insert_device_token` / `move_device_tokens`,
-//! `SeatStore::device_principal` / `touch_seat`.
+//! `SeatStore::device_principal` / `record_last_seen`.
 
 use crate::fixtures::*;
 
 crate::store_tests!(
     a_device_token_names_its_seat_and_subscription_and_follows_the_seats_deactivation,
     moved_device_tokens_name_the_new_seat,
-    touching_a_seat_records_the_check_in_of_an_active_seat_only,
+    last_seen_times_move_forward_for_active_seats_only,
 );
 
 async fn a_device_token_names_its_seat_and_subscription_and_follows_the_seats_deactivation(
@@ -117,7 +117,7 @@ async fn moved_device_tokens_name_the_new_seat(store: Arc<dyn Store>) {
     );
 }
 
-async fn touching_a_seat_records_the_check_in_of_an_active_seat_only(store: Arc<dyn Store>) {
+async fn last_seen_times_move_forward_for_active_seats_only(store: Arc<dyn Store>) {
     let subscription = subscription();
     insert_subscriptions(&store, std::slice::from_ref(&subscription)).await;
     let active = seat(subscription.id, "active", at(1));
@@ -128,12 +128,19 @@ async fn touching_a_seat_records_the_check_in_of_an_active_seat_only(store: Arc<
     insert_seats(&store, &[active.clone(), freed.clone()]).await;
 
     let check_in = at(60) + Duration::microseconds(5);
-    store.touch_seat(active.id, check_in).await.unwrap();
-    store.touch_seat(freed.id, check_in).await.unwrap();
+    let earlier = check_in - Duration::seconds(30);
     store
-        .touch_seat(Uuid::new_v4(), check_in)
+        .record_last_seen(&[
+            (active.id, check_in),
+            (freed.id, check_in),
+            (Uuid::new_v4(), check_in),
+        ])
         .await
-        .expect("touching an unknown seat is no error");
+        .expect("an unknown seat is no error");
+    store
+        .record_last_seen(&[(active.id, earlier)])
+        .await
+        .unwrap();
 
     let read = |id| {
         let store = store.clone();

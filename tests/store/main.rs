@@ -4,9 +4,10 @@
 //!
 //! Each test is an `async fn name(store: Arc<dyn Store>)` in the module of its aggregate;
 //! the module lists its tests in [`store_tests!`], which instantiates each one for
-//! `sqlite` (a fresh file in the temporary directory) and `postgres` (a fresh database on
+//! `sqlite` (a fresh file in the temporary directory), `postgres` (a fresh database on
 //! the server `TEST_DATABASE_URL` names, dropped afterwards; without the variable the
-//! PostgreSQL variant prints a note and returns). Every test gets a freshly migrated
+//! PostgreSQL variant prints a note and returns) and `read_model` (SQLite behind the
+//! read model the server puts in front of every backend). Every test gets a freshly migrated
 //! database of its own, opened with `tessera::store::connect`, so `cargo test --test
 //! store postgres::` or `… sqlite::` runs one backend, and a test forgotten in the list
 //! is dead code, which clippy refuses.
@@ -37,7 +38,7 @@ mod subscription_lists;
 mod subscriptions;
 
 use std::{future::Future, sync::Arc};
-use tessera::store::{Backend, Store};
+use tessera::store::{Backend, Store, cached::CachedStore};
 use test_db::TestDb;
 
 /// Instantiates the listed tests of the current module for every backend, as
@@ -47,6 +48,7 @@ macro_rules! store_tests {
     ($($name:ident),* $(,)? $(; url: $($with_url:ident),+ $(,)?)?) => {
         $crate::store_tests!(@backend sqlite, on_sqlite; $($name),*; $($($with_url),+)?);
         $crate::store_tests!(@backend postgres, on_postgres; $($name),*; $($($with_url),+)?);
+        $crate::store_tests!(@backend read_model, on_read_model; $($name),*; $($($with_url),+)?);
     };
     (@backend $backend:ident, $runner:ident; $($name:ident),*; $($with_url:ident),*) => {
         mod $backend {
@@ -73,7 +75,18 @@ where
     F: FnOnce(Arc<dyn Store>, String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    run(TestDb::sqlite(), Backend::Sqlite, test).await;
+    run(TestDb::sqlite(), Backend::Sqlite, |store| store, test).await;
+}
+
+/// Runs `test` on a fresh, migrated SQLite file behind the read model
+/// (`tessera::store::cached`), which must keep every promise the backend keeps.
+pub async fn on_read_model<F, Fut>(test: F)
+where
+    F: FnOnce(Arc<dyn Store>, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let cached = |store| Arc::new(CachedStore::over(store)) as Arc<dyn Store>;
+    run(TestDb::sqlite(), Backend::Sqlite, cached, test).await;
 }
 
 /// Runs `test` on a fresh, migrated PostgreSQL database, or prints a note and returns
@@ -86,18 +99,24 @@ where
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    run(db, Backend::Postgres, test).await;
+    run(db, Backend::Postgres, |store| store, test).await;
 }
 
-async fn run<F, Fut>(db: TestDb, backend: Backend, test: F)
-where
+async fn run<F, Fut>(
+    db: TestDb,
+    backend: Backend,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+    test: F,
+) where
     F: FnOnce(Arc<dyn Store>, String) -> Fut,
     Fut: Future<Output = ()>,
 {
     let url = db.url();
-    let store = tessera::store::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let store = wrap(
+        tessera::store::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {url}: {e}")),
+    );
     assert_eq!(store.backend(), backend, "the backend {url} names");
     store.migrate().await.expect("migrating a fresh database");
     test(store.clone(), url).await;

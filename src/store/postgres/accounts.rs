@@ -128,14 +128,13 @@ impl AccountStore for PgStore {
         Ok(())
     }
 
-    async fn session_account(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Uuid>> {
-        Ok(sqlx::query_scalar(
-            "SELECT account_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+    async fn session(&self, token_hash: &str) -> Result<Option<(Uuid, DateTime<Utc>)>> {
+        Ok(
+            sqlx::query_as("SELECT account_id, expires_at FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {

@@ -22,7 +22,10 @@ mod seats;
 mod sequencer;
 mod subscriptions;
 
-use super::{Backend, CommitListener, Store, UnitOfWork, WriteContext};
+use super::{
+    Backend, CommitListener, Store, UnitOfWork, WriteContext,
+    cached::change::{ChangeSet, NoticeSink},
+};
 use crate::{
     domain::{
         clock::{from_micros, to_micros},
@@ -154,10 +157,19 @@ impl Store for PgStore {
         self.commits.clone()
     }
 
-    async fn listen_for_commits(&self, database_url: &str) -> Result<Option<CommitListener>> {
-        commit_notices::listen(database_url, self.commits.clone())
+    async fn listen_for_commits(
+        &self,
+        database_url: &str,
+        sink: NoticeSink,
+    ) -> Result<Option<CommitListener>> {
+        commit_notices::listen(database_url, self.commits.clone(), sink)
             .await
             .map(Some)
+    }
+
+    async fn announce_changes(&self, changes: &ChangeSet) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        commit_notices::announce_changes(&mut conn, changes).await
     }
 }
 
@@ -171,6 +183,10 @@ impl UnitOfWork for PgUnit {
             sequencer::committed(&unit.store).await;
         }
         Ok(())
+    }
+
+    async fn announce_changes(&mut self, changes: &ChangeSet) -> Result<()> {
+        commit_notices::announce_changes(self.conn(), changes).await
     }
 }
 

@@ -101,12 +101,17 @@ impl SeatStore for PgStore {
         Ok(row.map(Principal::from))
     }
 
-    async fn touch_seat(&self, seat_id: Uuid, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE seats SET last_seen_at = $2 WHERE id = $1 AND deactivated_at IS NULL")
-            .bind(seat_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+    async fn record_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<()> {
+        let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = seen.iter().copied().unzip();
+        sqlx::query(
+            "UPDATE seats t SET last_seen_at = GREATEST(t.last_seen_at, v.at) \
+             FROM UNNEST($1::uuid[], $2::timestamptz[]) AS v (id, at) \
+             WHERE t.id = v.id AND t.deactivated_at IS NULL",
+        )
+        .bind(ids)
+        .bind(times)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

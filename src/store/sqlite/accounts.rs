@@ -5,7 +5,11 @@ use super::{
     rows::{self, AccountRow, CredentialsRow, LinkRow},
 };
 use crate::{
-    domain::{account::Account, clock::to_micros, principal::Scope},
+    domain::{
+        account::Account,
+        clock::{from_micros, to_micros},
+        principal::Scope,
+    },
     error::{Error, Reason, Resource, Result},
     store::{AccountStore, AccountTx},
 };
@@ -93,15 +97,19 @@ impl AccountStore for SqliteStore {
         Ok(())
     }
 
-    async fn session_account(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Uuid>> {
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT account_id FROM sessions WHERE token_hash = ? AND expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(to_micros(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        id.map(|id| rows::uuid("sessions.account_id", &id))
+    async fn session(&self, token_hash: &str) -> Result<Option<(Uuid, DateTime<Utc>)>> {
+        let found: Option<(String, i64)> =
+            sqlx::query_as("SELECT account_id, expires_at FROM sessions WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        found
+            .map(|(id, expires_at)| {
+                Ok((
+                    rows::uuid("sessions.account_id", &id)?,
+                    from_micros(expires_at),
+                ))
+            })
             .transpose()
     }
 

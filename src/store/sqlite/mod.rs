@@ -18,7 +18,11 @@ mod scope;
 mod seats;
 mod subscriptions;
 
-use super::{Backend, CommitListener, Store, UnitOfWork, WriteContext, records};
+use super::{
+    Backend, CommitListener, Store, UnitOfWork, WriteContext,
+    cached::change::{ChangeSet, NoticeSink},
+    records,
+};
 use crate::{
     domain::{clock::to_micros, event::NewEvent, idempotency::hex, secret::random_bytes},
     error::{Error, Result},
@@ -149,8 +153,16 @@ impl Store for SqliteStore {
         self.commits.clone()
     }
 
-    async fn listen_for_commits(&self, _database_url: &str) -> Result<Option<CommitListener>> {
+    async fn listen_for_commits(
+        &self,
+        _database_url: &str,
+        _sink: NoticeSink,
+    ) -> Result<Option<CommitListener>> {
         Ok(None)
+    }
+
+    async fn announce_changes(&self, _changes: &ChangeSet) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -210,6 +222,10 @@ impl UnitOfWork for SqliteUnit {
         if wrote_events {
             commits.notify_waiters();
         }
+        Ok(())
+    }
+
+    async fn announce_changes(&mut self, _changes: &ChangeSet) -> Result<()> {
         Ok(())
     }
 }
@@ -305,12 +321,13 @@ mod tests {
         let wait = Duration::from_millis(200);
         let second = tokio::time::timeout(wait, store.begin(context())).await;
         assert!(second.is_err(), "a second unit began beside the first");
-        let touch = store.touch_seat(uuid::Uuid::now_v7(), Utc::now());
+        let seen = [(uuid::Uuid::now_v7(), Utc::now())];
+        let touch = store.record_last_seen(&seen);
         assert!(tokio::time::timeout(wait, touch).await.is_err());
         first.commit().await.unwrap();
         let second = tokio::time::timeout(wait, store.begin(context())).await;
         drop(second.expect("the gate opens at commit").unwrap());
-        let touch = store.touch_seat(uuid::Uuid::now_v7(), Utc::now());
+        let touch = store.record_last_seen(&seen);
         tokio::time::timeout(wait, touch)
             .await
             .expect("the gate opens when a unit is dropped")

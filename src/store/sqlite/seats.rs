@@ -106,13 +106,20 @@ impl SeatStore for SqliteStore {
         row.map(Principal::try_from).transpose()
     }
 
-    async fn touch_seat(&self, seat_id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    async fn record_last_seen(&self, seen: &[(Uuid, DateTime<Utc>)]) -> Result<()> {
         let _turn = self.write_turn().await;
-        sqlx::query("UPDATE seats SET last_seen_at = ? WHERE id = ? AND deactivated_at IS NULL")
-            .bind(to_micros(now))
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (seat_id, at) in seen {
+            sqlx::query(
+                "UPDATE seats SET last_seen_at = MAX(last_seen_at, ?) \
+                 WHERE id = ? AND deactivated_at IS NULL",
+            )
+            .bind(to_micros(*at))
             .bind(seat_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

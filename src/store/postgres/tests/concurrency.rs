@@ -271,7 +271,7 @@ async fn another_replica_hears_of_commits_that_wrote_events_and_only_of_those() 
     };
     let replica = PgStore::connect(&db.url).await.unwrap();
     let listener = replica
-        .listen_for_commits(&db.url)
+        .listen_for_commits(&db.url, std::sync::Arc::new(|_| {}))
         .await
         .unwrap()
         .expect("PostgreSQL listens");

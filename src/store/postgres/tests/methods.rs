@@ -136,14 +136,10 @@ async fn accounts_sessions_and_links() {
         .create_session("s1", ada.id, now(), expires)
         .await
         .unwrap();
-    assert_eq!(
-        store.session_account("s1", now()).await.unwrap(),
-        Some(ada.id)
-    );
-    assert_eq!(store.session_account("s1", expires).await.unwrap(), None);
+    assert_eq!(store.session("s1").await.unwrap(), Some((ada.id, expires)));
     store.delete_session("s1").await.unwrap();
     store.delete_session("s1").await.unwrap();
-    assert_eq!(store.session_account("s1", now()).await.unwrap(), None);
+    assert_eq!(store.session("s1").await.unwrap(), None);
 
     let mut unit = store.begin(system(now())).await.unwrap();
     let later = now() + Duration::seconds(1);
@@ -520,7 +516,7 @@ async fn seats_tokens_and_their_scopes() {
     );
     assert_eq!(store.device_principal("unknown").await.unwrap(), None);
     let seen = at(NOW + 10);
-    store.touch_seat(phone.id, seen).await.unwrap();
+    store.record_last_seen(&[(phone.id, seen)]).await.unwrap();
     assert_eq!(
         store
             .seat(Scope::All, s.id, phone.id)
@@ -552,7 +548,10 @@ async fn seats_tokens_and_their_scopes() {
             active: true
         })
     );
-    store.touch_seat(phone.id, at(NOW + 30)).await.unwrap();
+    store
+        .record_last_seen(&[(phone.id, at(NOW + 30))])
+        .await
+        .unwrap();
     assert_eq!(store.seat(Scope::All, s.id, phone.id).await.unwrap(), freed);
     let active = store
         .list_seats(Scope::All, s.id, false, &first_page(10))

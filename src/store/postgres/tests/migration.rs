@@ -204,7 +204,11 @@ async fn read_back_through_the_store(store: &PgStore, ids: &Ids) {
         Some((ids.account, "phc-ada".into()))
     );
     assert_eq!(
-        store.session_account("session-hash", at(T2)).await.unwrap(),
+        store
+            .session("session-hash")
+            .await
+            .unwrap()
+            .map(|(account, _)| account),
         Some(ids.account)
     );
     assert_eq!(

@@ -50,7 +50,11 @@ async fn until_leading(store: &PgStore, leads: bool) {
 
 /// Spawns the relay of other stores' commit notices to `store`'s watchers.
 async fn spawn_listener(store: &PgStore, url: &str) -> JoinHandle<()> {
-    let listener = store.listen_for_commits(url).await.unwrap().unwrap();
+    let listener = store
+        .listen_for_commits(url, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap()
+        .unwrap();
     tokio::spawn(listener)
 }
 
