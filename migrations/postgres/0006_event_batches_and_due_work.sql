@@ -34,5 +34,7 @@ CREATE TABLE event_batches (
 -- time and are left out, so a pass reads what is due (and what sits in grace) rather than
 -- scanning and sorting every subscription. claim_due repeats this predicate verbatim so
 -- that the planner can use the index.
-CREATE INDEX subscriptions_due ON subscriptions (term_end, id)
+-- IF NOT EXISTS: on a large table the index can be built beforehand without blocking
+-- writes (CREATE INDEX CONCURRENTLY, the same definition), and this finds it there.
+CREATE INDEX IF NOT EXISTS subscriptions_due ON subscriptions (term_end, id)
     WHERE status IN ('TRIAL', 'ACTIVE', 'SUSPENDED', 'GRACE');

@@ -3,5 +3,7 @@
 -- time and are left out, so a pass reads what is due (and what sits in grace) rather than
 -- scanning and sorting every subscription under the write lock. SQLite uses a partial
 -- index only when the query repeats its predicate verbatim, which claim_due does.
-CREATE INDEX subscriptions_due ON subscriptions (term_end, id)
+-- IF NOT EXISTS: on a large file the index can be built beforehand, at a quiet moment
+-- (the same definition), and this finds it there.
+CREATE INDEX IF NOT EXISTS subscriptions_due ON subscriptions (term_end, id)
     WHERE status IN ('TRIAL', 'ACTIVE', 'SUSPENDED', 'GRACE');
