@@ -33,7 +33,7 @@ use crate::{
     },
     service::{Policy, Services},
     settings::Settings,
-    store::{self, CommitListener, Store, cached::CachedStore},
+    store::{self, CommitListener, EventSequencer, Store, cached::CachedStore},
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -50,6 +50,7 @@ pub struct Application {
     retention: Option<Retention>,
     worker: Option<WorkerPolicy>,
     commit_listener: Option<CommitListener>,
+    event_sequencer: Option<EventSequencer>,
     last_seen_flush: std::time::Duration,
     shutdown_grace: std::time::Duration,
 }
@@ -68,6 +69,7 @@ impl Application {
             .store
             .listen_for_commits(&settings.database_url, Arc::new(|_| {}))
             .await?;
+        let event_sequencer = services.store.event_sequencer().await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| Error::Internal(format!("binding {}: {e}", settings.listen)))?;
@@ -93,6 +95,7 @@ impl Application {
             retention,
             worker,
             commit_listener,
+            event_sequencer,
             last_seen_flush: std::time::Duration::from_secs(u64::from(
                 settings.last_seen_flush_seconds,
             )),
@@ -164,6 +167,7 @@ impl Application {
             let _ = stopping_sender.send(true);
         };
         let commit_listener = self.commit_listener.map(tokio::spawn);
+        let event_sequencer = self.event_sequencer.map(tokio::spawn);
         let last_seen = tokio::spawn(flush_last_seen(
             store.clone(),
             self.last_seen_flush,
@@ -222,7 +226,7 @@ impl Application {
         };
         // Not aborted: a batch being written would be lost. It stops between batches.
         let _ = last_seen.await;
-        for task in [housekeeping, worker, commit_listener]
+        for task in [housekeeping, worker, commit_listener, event_sequencer]
             .into_iter()
             .flatten()
         {

@@ -2,7 +2,8 @@
 //! connections.
 //!
 //! `EventService.WatchEvents` numbers every committed change with a global `sequence`,
-//! in commit order and without gaps, and replays everything after a given
+//! in commit order (a change committed before another began comes first) and without
+//! gaps, and replays everything after a given
 //! `after_sequence` before following new changes live. [`EventWatcher`] builds a
 //! resumable feed on that: it remembers the sequence of the last event it handed out and,
 //! when the stream ends or breaks for a transient reason (see [`is_resumable`]), opens a

@@ -106,7 +106,8 @@ impl Actor {
 /// A committed event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// Global sequence number, in commit order, without gaps.
+    /// Global sequence number, in commit order (a change committed before another
+    /// began comes first), without gaps.
     pub seq: i64,
     /// What happened.
     pub event_type: EventType,

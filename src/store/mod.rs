@@ -75,6 +75,10 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 /// A task that relays other replicas' commit notices until it is dropped.
 pub type CommitListener = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// A task that takes part in electing the event sequencer until it is dropped, and
+/// numbers committed events while elected (see [`OutboxStore::event_sequencer`]).
+pub type EventSequencer = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Who writes, on whose behalf and when: stamped on the events a unit of work emits.
 #[derive(Debug, Clone)]
 pub struct WriteContext {
@@ -147,18 +151,19 @@ pub trait Store:
     }
 }
 
-/// One write transaction over every aggregate. Events emitted on it are numbered and
-/// written just before it commits.
+/// One write transaction over every aggregate. Events emitted on it are written with it
+/// and numbered once it has committed (see [`OutboxTx::emit`]).
 #[async_trait]
 pub trait UnitOfWork:
     AccountTx + SubscriptionTx + SeatTx + CodeTx + PurchaseTx + OutboxTx + IdempotencyTx + Send
 {
-    /// Writes the pending events and commits; then wakes this process's watchers.
+    /// Writes the pending events and commits. When it returns, its events are numbered
+    /// and this process's watchers woken, unless an event sequencer runs in this process
+    /// ([`OutboxStore::event_sequencer`], PostgreSQL): then the sequencer numbers them
+    /// moments later and wakes the watchers itself. A failure to number after the commit
+    /// is logged, not returned: the unit is committed, and its events wait for the next
+    /// numbering.
     async fn commit(self: Box<Self>) -> Result<()>;
-
-    /// Tells the other replicas, if and when this unit commits, about `changes`. Nothing
-    /// to do on SQLite.
-    async fn announce_changes(&mut self, changes: &ChangeSet) -> Result<()>;
 }
 
 /// Accounts and their sessions.
@@ -434,7 +439,7 @@ pub trait PurchaseTx {
     ) -> Result<()>;
 }
 
-/// The event outbox, read.
+/// The event outbox outside a unit of work: reading it, and numbering what was committed.
 #[async_trait]
 pub trait OutboxStore {
     /// The committed events after sequence `after` that `scope` lets the reader see
@@ -451,12 +456,31 @@ pub trait OutboxStore {
 
     /// The highest committed sequence number (0 before the first event).
     async fn last_event_seq(&self) -> Result<i64>;
+
+    /// On PostgreSQL, the task that numbers committed events for the whole cluster: each
+    /// replica runs one, they elect one of them (a session advisory lock), and the others
+    /// stand by, pass their own commits on to it, and take over when it is gone. From
+    /// the moment it is returned until it is dropped, commits in this process leave the
+    /// numbering to it (so spawn it). `None` on SQLite, where each commit numbers its own
+    /// events under the write lock.
+    async fn event_sequencer(&self) -> Result<Option<EventSequencer>>;
+
+    /// Numbers at once every committed event still waiting for its number, as the
+    /// sequencer would; afterwards [`Self::last_event_seq`] covers every unit committed
+    /// before the call. For tools and tests that must read everything committed so far
+    /// without waiting for the sequencer; nothing to do on SQLite.
+    async fn number_pending_events(&self) -> Result<()>;
 }
 
 /// The event outbox, within a unit of work.
 pub trait OutboxTx {
-    /// Queues an event, written with the next sequence numbers if and when the unit of
-    /// work commits: sequence order is commit order, without gaps.
+    /// Queues an event, written with the unit of work if and when it commits and then
+    /// numbered: sequence numbers have no gaps, a unit's events are consecutive in the
+    /// order emitted, and a unit that committed before another began committing is
+    /// numbered first — so units about one subscription, which take turns on its row
+    /// lock, are numbered in commit order; only units committing at the same moment may
+    /// be numbered either way. A reader that has seen sequence `n` has seen every event
+    /// numbered up to `n`: later ones get later numbers.
     fn emit(&mut self, event: NewEvent);
 }
 

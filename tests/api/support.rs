@@ -107,6 +107,20 @@ impl TestApp {
         SeatServiceClient::new(self.channel.clone())
     }
 
+    /// The sequence number of the last event committed so far. The server's sequencer
+    /// numbers events moments after their commit; this numbers what it has not yet, so
+    /// that the answer covers every call that has returned.
+    pub async fn last_event_seq(&self) -> i64 {
+        self.store
+            .number_pending_events()
+            .await
+            .expect("committed events are numbered");
+        self.store
+            .last_event_seq()
+            .await
+            .expect("the counter reads")
+    }
+
     /// Stops the server and waits until it has finished.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

@@ -29,6 +29,7 @@ mod database;
 mod devices;
 mod idempotency;
 mod lifecycle;
+mod numbering;
 mod outbox;
 mod partners;
 mod purchases;

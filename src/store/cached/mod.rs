@@ -6,7 +6,8 @@
 //!
 //! Writes collect the [`change::Change`]s they make ([`unit`]); after a commit this
 //! replica drops what they made stale, and on PostgreSQL the other replicas learn them
-//! from a `NOTIFY` sent in the same transaction. On SQLite one server owns the file, so
+//! from a `NOTIFY` sent right after the commit (a server that dies in between leaves
+//! them stale for at most the model's time to live, ten seconds). On SQLite one server owns the file, so
 //! its own commits are all there is (the command line writes only partners and keys,
 //! whose entries live one second). On PostgreSQL the model serves from memory only while
 //! the listening connection is up.
@@ -87,6 +88,7 @@ impl Store for CachedStore {
         let inner = self.inner.begin(context).await?;
         Ok(Box::new(CachedUnit::new(
             inner,
+            self.inner.clone(),
             self.model.clone(),
             self.last_seen.clone(),
         )))

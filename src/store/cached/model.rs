@@ -33,8 +33,9 @@ use uuid::Uuid;
 
 /// How many rows of each kind the model holds at most; the least used go first.
 const CAPACITY: u64 = 100_000;
-/// A safety net under the notices: no entry lives longer than this.
-const TIME_TO_LIVE: Duration = Duration::from_secs(60);
+/// A safety net under the notices: no entry lives longer than this. It bounds how
+/// stale another replica can be when a server dies between a commit and its notice.
+const TIME_TO_LIVE: Duration = Duration::from_secs(10);
 /// Partner keys can also be revoked by `tessera partner key revoke`, a separate process
 /// that no notice reaches on SQLite: they are re-read at least this often.
 const PARTNER_KEY_TIME_TO_LIVE: Duration = Duration::from_secs(1);

@@ -19,8 +19,8 @@ use crate::{
     },
     error::{Error, Resource, Result},
     store::{
-        AccountStore, CodeStore, IdempotencyStore, OutboxStore, PartnerStore, SeatStore,
-        SubscriptionStore,
+        AccountStore, CodeStore, EventSequencer, IdempotencyStore, OutboxStore, PartnerStore,
+        SeatStore, SubscriptionStore,
     },
 };
 use async_trait::async_trait;
@@ -344,6 +344,14 @@ impl OutboxStore for CachedStore {
 
     async fn last_event_seq(&self) -> Result<i64> {
         self.inner.last_event_seq().await
+    }
+
+    async fn event_sequencer(&self) -> Result<Option<EventSequencer>> {
+        self.inner.event_sequencer().await
+    }
+
+    async fn number_pending_events(&self) -> Result<()> {
+        self.inner.number_pending_events().await
     }
 }
 

@@ -1,7 +1,8 @@
 //! A unit of work that notes what it changes. Every save of a row the read model keeps
-//! adds a [`Change`]; at commit the changes go to the other replicas inside the
-//! transaction (PostgreSQL's `NOTIFY`), and once it has committed — or failed to, when
-//! whether it did is unknown — this replica drops what they made stale.
+//! adds a [`Change`]; once the unit has committed — or failed to, when whether it did is
+//! unknown — this replica drops what they made stale, and the other replicas are told
+//! (PostgreSQL's `NOTIFY`, sent after the commit: a `NOTIFY` inside the transaction
+//! would take PostgreSQL's instance-wide notification lock through every commit).
 
 use super::{
     change::{Change, ChangeSet},
@@ -20,7 +21,8 @@ use crate::{
     },
     error::Result,
     store::{
-        AccountTx, CodeTx, IdempotencyTx, OutboxTx, PurchaseTx, SeatTx, SubscriptionTx, UnitOfWork,
+        AccountTx, CodeTx, IdempotencyTx, OutboxTx, PurchaseTx, SeatTx, Store, SubscriptionTx,
+        UnitOfWork,
     },
 };
 use async_trait::async_trait;
@@ -31,6 +33,8 @@ use uuid::Uuid;
 /// See the module's documentation.
 pub(super) struct CachedUnit {
     inner: Box<dyn UnitOfWork>,
+    /// The backend, which tells the other replicas.
+    store: Arc<dyn Store>,
     model: Arc<ReadModel>,
     last_seen: Arc<LastSeen>,
     changes: ChangeSet,
@@ -42,11 +46,13 @@ pub(super) struct CachedUnit {
 impl CachedUnit {
     pub(super) fn new(
         inner: Box<dyn UnitOfWork>,
+        store: Arc<dyn Store>,
         model: Arc<ReadModel>,
         last_seen: Arc<LastSeen>,
     ) -> Self {
         Self {
             inner,
+            store,
             model,
             last_seen,
             changes: ChangeSet::default(),
@@ -81,21 +87,17 @@ impl CachedUnit {
 #[async_trait]
 impl UnitOfWork for CachedUnit {
     async fn commit(self: Box<Self>) -> Result<()> {
-        let mut unit = *self;
-        if !unit.changes.is_empty() {
-            unit.inner.announce_changes(&unit.changes).await?;
-        }
+        let unit = *self;
         let committed = unit.inner.commit().await;
         // Also after a failed commit: it may have committed before the error.
         unit.model.invalidate(unit.changes.iter());
-        committed
-    }
-
-    async fn announce_changes(&mut self, changes: &ChangeSet) -> Result<()> {
-        for change in changes.iter() {
-            self.changes.add(change.clone());
+        if !unit.changes.is_empty()
+            && let Err(error) = unit.store.announce_changes(&unit.changes).await
+        {
+            // The write stands; the other replicas' entries expire on their own.
+            tracing::warn!(%error, "other replicas could not be told of a commit");
         }
-        Ok(())
+        committed
     }
 }
 

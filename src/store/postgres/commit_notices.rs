@@ -1,14 +1,16 @@
 //! Commits made by other replicas. PostgreSQL delivers a `NOTIFY` only if and when the
 //! transaction that sent it commits; each server `LISTEN`s on one connection.
 //!
-//! - On [`EVENTS`], a transaction that wrote events says so (no payload: the events
-//!   table has it all), and watchers on every replica wake at once. Watchers still poll
-//!   now and then, in case notices are lost (a dropped connection, a pooler that does
-//!   not pass them on).
+//! - On [`EVENTS`], a transaction that numbered events (see `outbox.rs`) says so (no
+//!   payload: the events table has it all), and watchers on every replica wake at once.
+//!   Watchers still poll now and then, in case notices are lost (a dropped connection,
+//!   a pooler that does not pass them on).
 //! - On [`CHANGES`], a transaction names the rows it changed that replicas keep in
 //!   their read model ([`crate::store::cached`]), which drops them. The read model
 //!   must not miss one, so it hears when the connection is lost (it stops serving from
 //!   memory) and when it is listening again.
+//!
+//! The event sequencer listens the same way on a channel of its own ([`listen_with`]).
 
 use crate::{
     error::Result,
@@ -17,7 +19,7 @@ use crate::{
         cached::change::{ChangeSet, Notice, NoticeSink},
     },
 };
-use sqlx::{PgConnection, postgres::PgListener};
+use sqlx::{PgConnection, PgPool, postgres::PgListener};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 
@@ -31,7 +33,7 @@ const CHANGES: &str = "tessera_changes";
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// Within a transaction that wrote events: tells the other replicas, once it commits.
+/// Within a transaction that numbered events: tells the other replicas, once it commits.
 pub(super) async fn announce(conn: &mut PgConnection) -> Result<()> {
     sqlx::query(EVENTS_NOTICE).execute(conn).await?;
     Ok(())
@@ -116,6 +118,34 @@ async fn reconnect(database_url: &str) -> PgListener {
             }
         }
     }
+}
+
+/// Listens on `channel` on a connection of `pool` (failing now if the database cannot be
+/// reached) and returns the task calling `on_notice` for each notice, and when the
+/// connection was lost and is back (the listener re-opens it, with a pause while that
+/// fails), as notices sent meanwhile are gone.
+pub(super) async fn listen_with(
+    pool: &PgPool,
+    channel: &'static str,
+    on_notice: impl Fn() + Send + 'static,
+) -> Result<CommitListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(channel).await?;
+    Ok(Box::pin(async move {
+        let mut retry = RETRY_MIN;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => retry = RETRY_MIN,
+                Ok(None) => tracing::warn!(channel, "the notice connection closed; re-opening it"),
+                Err(error) => {
+                    tracing::warn!(%error, ?retry, channel, "listening for notices failed");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(RETRY_MAX);
+                }
+            }
+            on_notice();
+        }
+    }))
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //! [`PgStore`] is the pool; a unit of work is a [`PgUnit`], one transaction in which
 //! rows are locked as they are read for update (`FOR UPDATE`), rows that may not exist
 //! yet are guarded by transaction-scoped advisory locks, and the lifecycle worker's
-//! claims skip rows another replica holds (`FOR UPDATE SKIP LOCKED`). Row structs are
-//! in [`rows`], one file per aggregate implements its traits.
+//! claims skip rows another replica holds (`FOR UPDATE SKIP LOCKED`). Units write their
+//! events unnumbered; one sequencer per cluster numbers them ([`outbox`],
+//! [`sequencer`]). Row structs are in [`rows`], one file per aggregate implements its
+//! traits.
 
 mod accounts;
 mod codes;
@@ -17,6 +19,7 @@ mod partners;
 mod purchases;
 mod rows;
 mod seats;
+mod sequencer;
 mod subscriptions;
 
 use super::{
@@ -55,8 +58,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Woken after every commit that wrote events, and on other replicas' notices.
+    /// Woken after events are numbered here, and on other replicas' notices.
     commits: Arc<Notify>,
+    /// Whether this process runs the event sequencer, and how to reach it.
+    sequencer: Arc<sequencer::Local>,
 }
 
 impl PgStore {
@@ -71,6 +76,7 @@ impl PgStore {
         Ok(Self {
             pool,
             commits: Arc::new(Notify::new()),
+            sequencer: Arc::default(),
         })
     }
 }
@@ -82,7 +88,23 @@ pub struct PgUnit {
     tx: Transaction<'static, Postgres>,
     context: WriteContext,
     pending: Vec<NewEvent>,
-    commits: Arc<Notify>,
+    /// Whether the transaction holds a batch of events (see `outbox.rs`).
+    wrote_events: bool,
+    /// The store, whose sequencer numbers the events once committed.
+    store: PgStore,
+}
+
+impl PgStore {
+    /// Begins a unit of work ([`Store::begin`]).
+    async fn begin_unit(&self, context: WriteContext) -> Result<PgUnit> {
+        Ok(PgUnit {
+            tx: self.pool.begin().await?,
+            context,
+            pending: Vec::new(),
+            wrote_events: false,
+            store: self.clone(),
+        })
+    }
 }
 
 impl PgUnit {
@@ -109,12 +131,7 @@ impl Store for PgStore {
     }
 
     async fn begin(&self, context: WriteContext) -> Result<Box<dyn UnitOfWork>> {
-        Ok(Box::new(PgUnit {
-            tx: self.pool.begin().await?,
-            context,
-            pending: Vec::new(),
-            commits: self.commits.clone(),
-        }))
+        Ok(Box::new(self.begin_unit(context).await?))
     }
 
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>> {
@@ -160,19 +177,12 @@ impl Store for PgStore {
 impl UnitOfWork for PgUnit {
     async fn commit(self: Box<Self>) -> Result<()> {
         let mut unit = *self;
-        let wrote_events = !unit.pending.is_empty();
-        if wrote_events {
-            unit.write_pending_events().await?;
-        }
+        unit.write_pending_events().await?;
         unit.tx.commit().await?;
-        if wrote_events {
-            unit.commits.notify_waiters();
+        if unit.wrote_events {
+            sequencer::committed(&unit.store).await;
         }
         Ok(())
-    }
-
-    async fn announce_changes(&mut self, changes: &ChangeSet) -> Result<()> {
-        commit_notices::announce_changes(self.conn(), changes).await
     }
 }
 
@@ -202,14 +212,19 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 /// lock's key is the first 8 bytes of the name's SHA-256 (as 0fdacf9 computed it, so
 /// replicas of either version exclude each other).
 async fn advisory_lock(conn: &mut PgConnection, name: &str) -> Result<()> {
-    let digest = Sha256::digest(name.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(i64::from_be_bytes(first))
+        .bind(lock_key(name))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The advisory lock key of `name`: the first 8 bytes of its SHA-256.
+fn lock_key(name: &str) -> i64 {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
 /// PostgreSQL's earliest `timestamptz` (4714-11-24 BC), in micro-seconds since the Unix

@@ -18,6 +18,23 @@ use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+/// The set `DueQuery` documents (and 0fdacf9's worker selected), for `now`, the grace
+/// cutoff and a limit: the term has ended, and TRIAL or ACTIVE; SUSPENDED and CARRIER,
+/// flagged, or past grace; GRACE and flagged, or past grace. Rows another replica claimed
+/// are skipped. The status list repeats the predicate of the partial index
+/// `subscriptions_due`: the planner does not derive it from the alternatives after it.
+pub(super) const CLAIM_DUE: &str = concat!(
+    "SELECT ",
+    subscription_columns!(),
+    " FROM subscriptions s WHERE s.term_end <= $1",
+    " AND s.status IN ('TRIAL', 'ACTIVE', 'SUSPENDED', 'GRACE') AND (",
+    "s.status IN ('TRIAL', 'ACTIVE')",
+    " OR (s.status = 'SUSPENDED' AND (s.channel = 'CARRIER'",
+    " OR s.cancel_at_period_end OR s.term_end <= $2))",
+    " OR (s.status = 'GRACE' AND (s.cancel_at_period_end OR s.term_end <= $2)))",
+    " ORDER BY s.term_end, s.id LIMIT $3 FOR UPDATE SKIP LOCKED"
+);
+
 /// `SELECT … FROM subscriptions s WHERE s.id = $1` narrowed to `scope`; `None` when
 /// the scope sees nothing.
 fn select_by_id(scope: Scope, id: Uuid) -> Option<QueryBuilder<Postgres>> {
@@ -214,24 +231,12 @@ impl SubscriptionTx for PgUnit {
     }
 
     async fn claim_due(&mut self, due: &DueQuery, limit: i64) -> Result<Vec<Subscription>> {
-        // The set `DueQuery` documents (and 0fdacf9's worker selected): the term has
-        // ended, and TRIAL or ACTIVE; SUSPENDED and CARRIER, flagged, or past grace;
-        // GRACE and flagged, or past grace. Rows another replica claimed are skipped.
-        let rows: Vec<SubscriptionRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            subscription_columns!(),
-            " FROM subscriptions s WHERE s.term_end <= $1 AND (",
-            "s.status IN ('TRIAL', 'ACTIVE')",
-            " OR (s.status = 'SUSPENDED' AND (s.channel = 'CARRIER'",
-            " OR s.cancel_at_period_end OR s.term_end <= $2))",
-            " OR (s.status = 'GRACE' AND (s.cancel_at_period_end OR s.term_end <= $2)))",
-            " ORDER BY s.term_end, s.id LIMIT $3 FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(due.now)
-        .bind(due.grace_cutoff)
-        .bind(limit)
-        .fetch_all(self.conn())
-        .await?;
+        let rows: Vec<SubscriptionRow> = sqlx::query_as(CLAIM_DUE)
+            .bind(due.now)
+            .bind(due.grace_cutoff)
+            .bind(limit)
+            .fetch_all(self.conn())
+            .await?;
         convert(rows)
     }
 }

@@ -9,7 +9,8 @@
 //! it is durable.
 //!
 //! A unit dropped without committing leaves its savepoint marked abandoned; whoever takes
-//! the write turn next rolls it back before doing anything else. Units waiting for their
+//! the write turn next rolls it back before doing anything else (a task does, if nobody
+//! else comes, and commits what the batch holds). Units waiting for their
 //! batch's commit take the turn themselves after [`STRAGGLER_WAIT`], so a batch is
 //! committed even when its last unit was abandoned or its next caller went away.
 
@@ -136,9 +137,9 @@ impl GroupCommit {
     /// Ends a unit whose work is done: releases its savepoint into the batch, commits
     /// the batch if it is time, gives up the turn and waits until the batch's commit is
     /// on disk. Errors: the release's or the commit's.
-    pub(super) async fn commit(&self, mut turn: Turn) -> Result<()> {
+    pub(super) async fn commit(self: &Arc<Self>, mut turn: Turn) -> Result<()> {
         if let Err(error) = sqlx::query(RELEASE).execute(conn(&mut turn)).await {
-            abandon(&mut turn);
+            self.abandon(&mut turn);
             return Err(error.into());
         }
         let (told, outcome) = oneshot::channel();
@@ -180,8 +181,25 @@ impl GroupCommit {
         }
     }
 
+    /// Called as a unit is dropped holding `turn`: marks its savepoint abandoned and,
+    /// once the turn is free, rolls it back and commits what the batch holds, so that no
+    /// transaction stays open holding the database's write lock (another process, or
+    /// closing the pool, would wait for it).
+    pub(super) fn abandon(self: &Arc<Self>, turn: &mut Turn) {
+        if let Some(batch) = turn.batch.as_mut() {
+            batch.abandoned = true;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let writer = self.clone();
+            runtime.spawn(async move {
+                let mut turn = writer.turn().await;
+                writer.commit_batch(&mut turn).await;
+            });
+        }
+    }
+
     /// Commits the open batch, if any, and tells its units.
-    async fn commit_batch(&self, turn: &mut Turn) {
+    pub(super) async fn commit_batch(&self, turn: &mut Turn) {
         settle_abandoned(turn).await;
         let Some(batch) = turn.batch.take() else {
             return;
@@ -202,14 +220,6 @@ impl GroupCommit {
 /// The batch's connection.
 pub(super) fn conn(turn: &mut Turn) -> &mut SqliteConnection {
     &mut turn.batch.as_mut().expect("a unit's turn has a batch").tx
-}
-
-/// Called when a unit is dropped holding its turn: its savepoint is rolled back by the
-/// next holder of the turn (a drop cannot wait for the database).
-pub(super) fn abandon(turn: &mut Turn) {
-    if let Some(batch) = turn.batch.as_mut() {
-        batch.abandoned = true;
-    }
 }
 
 /// Rolls back an abandoned unit's savepoint; if that fails, the whole batch.

@@ -118,6 +118,8 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        // An open batch holds a connection, which closing the pool would wait for.
+        let _turn = self.write_turn().await;
         self.pool.close().await;
     }
 
@@ -228,7 +230,7 @@ impl SqliteUnit {
 impl Drop for SqliteUnit {
     fn drop(&mut self) {
         if let Some(turn) = self.turn.as_mut() {
-            group_commit::abandon(turn);
+            self.writer.abandon(turn);
         }
     }
 }
@@ -239,10 +241,6 @@ impl UnitOfWork for SqliteUnit {
         self.write_pending_events().await?;
         let turn = self.turn.take().expect("a live unit holds the write turn");
         self.writer.commit(turn).await
-    }
-
-    async fn announce_changes(&mut self, _changes: &ChangeSet) -> Result<()> {
-        Ok(())
     }
 }
 
@@ -449,6 +447,53 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(names, ["first"]);
+        store.close().await;
+    }
+
+    /// The details of a plan SQLite gave (`EXPLAIN QUERY PLAN` rows).
+    fn details(rows: Vec<sqlx::sqlite::SqliteRow>) -> Vec<String> {
+        use sqlx::Row;
+        rows.iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn due_work_and_a_partners_events_are_read_through_their_indexes() {
+        let file = Scratch::new();
+        let store = SqliteStore::connect(&file.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {}", subscriptions::CLAIM_DUE);
+        let due = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .bind(2_i64)
+            .bind(1_i64)
+            .bind(100_i64)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let due = details(due);
+        assert!(
+            due.iter()
+                .any(|d| d.contains("USING INDEX subscriptions_due")),
+            "{due:?}"
+        );
+
+        let (partner, subscription) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        for (subscription, index) in [
+            (None, "USING INDEX events_by_partner"),
+            (Some(subscription), "USING INDEX events_by_subscription"),
+        ] {
+            let mut query = outbox::select_events(
+                "EXPLAIN QUERY PLAN ",
+                crate::domain::principal::Scope::Partner(partner),
+                0,
+                subscription,
+                10,
+            )
+            .unwrap();
+            let events = details(query.build().fetch_all(store.pool()).await.unwrap());
+            assert!(events.iter().any(|d| d.contains(index)), "{events:?}");
+        }
         store.close().await;
     }
 

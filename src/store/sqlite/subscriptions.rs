@@ -26,6 +26,21 @@ const SELECT: &str = concat!(
     " FROM subscriptions s WHERE TRUE"
 );
 
+/// The due set of `DueQuery` (`now`, grace cutoff, limit), as `lifecycle::due_event`
+/// decides it. The status list repeats the predicate of the partial index
+/// `subscriptions_due` word for word: SQLite uses such an index only then.
+pub(super) const CLAIM_DUE: &str = concat!(
+    "SELECT ",
+    subscription_columns!(),
+    " FROM subscriptions s WHERE s.term_end <= ?1",
+    " AND s.status IN ('TRIAL', 'ACTIVE', 'SUSPENDED', 'GRACE') AND (",
+    "s.status IN ('TRIAL', 'ACTIVE')",
+    " OR (s.status = 'SUSPENDED' AND (s.channel = 'CARRIER'",
+    " OR s.cancel_at_period_end = 1 OR s.term_end <= ?2))",
+    " OR (s.status = 'GRACE' AND (s.cancel_at_period_end = 1 OR s.term_end <= ?2)))",
+    " ORDER BY s.term_end, s.id LIMIT ?3"
+);
+
 /// The subscription `id` if `scope` sees it, on any connection (the pool's, or a unit's,
 /// where SQLite's write lock keeps it locked until commit).
 async fn visible_subscription(
@@ -209,22 +224,12 @@ impl SubscriptionTx for SqliteUnit {
     }
 
     async fn claim_due(&mut self, due: &DueQuery, limit: i64) -> Result<Vec<Subscription>> {
-        // The due set of `DueQuery`, as `lifecycle::due_event` decides it.
-        let found: Vec<SubscriptionRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            subscription_columns!(),
-            " FROM subscriptions s WHERE s.term_end <= ?1 AND (",
-            "s.status IN ('TRIAL', 'ACTIVE')",
-            " OR (s.status = 'SUSPENDED' AND (s.channel = 'CARRIER'",
-            " OR s.cancel_at_period_end = 1 OR s.term_end <= ?2))",
-            " OR (s.status = 'GRACE' AND (s.cancel_at_period_end = 1 OR s.term_end <= ?2)))",
-            " ORDER BY s.term_end, s.id LIMIT ?3"
-        ))
-        .bind(to_micros(due.now))
-        .bind(to_micros(due.grace_cutoff))
-        .bind(limit.max(0))
-        .fetch_all(self.conn())
-        .await?;
+        let found: Vec<SubscriptionRow> = sqlx::query_as(CLAIM_DUE)
+            .bind(to_micros(due.now))
+            .bind(to_micros(due.grace_cutoff))
+            .bind(limit.max(0))
+            .fetch_all(self.conn())
+            .await?;
         rows::convert(found)
     }
 }

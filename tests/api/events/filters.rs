@@ -39,7 +39,7 @@ async fn filters_select_by_subscription_and_by_type(db: Db) {
     let sentinel = app.activate(&token, &other, "e").await.unwrap();
     let is_sentinel =
         |e: &pb::Event| e.seat.as_ref().map(|s| &s.name) == sentinel.seat.as_ref().map(|s| &s.name);
-    let total = app.store.last_event_seq().await.unwrap();
+    let total = app.last_event_seq().await;
     assert_eq!(total, 10);
 
     let kinds = |events: &[pb::Event]| events.iter().map(|e| e.r#type()).collect::<Vec<_>>();

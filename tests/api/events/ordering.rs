@@ -222,7 +222,7 @@ async fn every_change_appears_exactly_once_in_commit_order_while_writers_race(db
         .into_iter()
         .map(|outcome| outcome.expect("a writer finishes"))
         .collect();
-    let total = app.store.last_event_seq().await.unwrap();
+    let total = app.last_event_seq().await;
     let mut seen: Vec<pb::Event> = Vec::new();
     while seen.last().is_none_or(|e| e.sequence < total) {
         let event = timeout(WAIT, received.recv())

@@ -406,10 +406,11 @@ async fn read_back_through_the_store(store: &PgStore, ids: &Ids) {
 
 /// The types of the converted columns, and nothing left behind.
 async fn check_column_types(pool: &PgPool) {
+    // Tables of later migrations are theirs to check.
     let columns = sqlx::query(
         "SELECT table_name::text, column_name::text, data_type::text, column_default::text \
          FROM information_schema.columns WHERE table_schema = 'public' \
-         AND table_name <> '_sqlx_migrations'",
+         AND table_name NOT IN ('_sqlx_migrations', 'event_batches')",
     )
     .fetch_all(pool)
     .await

@@ -1,6 +1,7 @@
-//! What only PostgreSQL does, or does its own way: migration 0005, the SQL of every
-//! method, and the locks that make concurrent units and replicas take turns. The
-//! behaviour both backends share is the conformance suite's (`tests/store/`).
+//! What only PostgreSQL does, or does its own way: migrations 0005 and 0006, the SQL of
+//! every method, the locks that make concurrent units and replicas take turns, and the
+//! event sequencer that spares them a turn on the event counter. The behaviour both
+//! backends share is the conformance suite's (`tests/store/`).
 //!
 //! Each test runs when `TEST_DATABASE_URL` points at a server, on a database of its own
 //! created there; without it, it prints a note and returns.
@@ -8,6 +9,8 @@
 mod concurrency;
 mod methods;
 mod migration;
+mod plans;
+mod sequencer;
 
 use super::PgStore;
 use crate::{
