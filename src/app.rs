@@ -224,7 +224,12 @@ impl Application {
 /// Connects to the database, applies migrations, loads the secrets and builds the
 /// store-proof verifiers: every use case's dependencies.
 pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Services> {
-    let store = store::connect(&settings.database_url).await?;
+    let sync = if settings.unsafe_sqlite_synchronous_off {
+        store::SqliteSync::UnsafeOff
+    } else {
+        store::SqliteSync::Full
+    };
+    let store = store::connect_with(&settings.database_url, sync).await?;
     store.migrate().await?;
     let secret = match &settings.secret_key {
         Some(key) if !key.is_empty() => key.as_bytes().to_vec(),
