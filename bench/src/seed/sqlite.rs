@@ -21,7 +21,7 @@ pub(super) async fn open(url: &str) -> Result<SqliteConnection> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Off)
         .foreign_keys(true)
-        .pragma("cache_size", "-262144")
+        .pragma("cache_size", "-1048576")
         .connect()
         .await?)
 }
