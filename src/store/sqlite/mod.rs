@@ -18,7 +18,7 @@ mod scope;
 mod seats;
 mod subscriptions;
 
-use super::{Backend, CommitListener, SqliteSync, Store, UnitOfWork, WriteContext, records};
+use super::{Backend, CommitListener, Store, UnitOfWork, WriteContext, records};
 use crate::{
     domain::{clock::to_micros, event::NewEvent, idempotency::hex, secret::random_bytes},
     error::{Error, Result},
@@ -57,15 +57,15 @@ impl SqliteStore {
     /// sets its own `mode=`), in WAL mode with `synchronous=FULL` so that an acknowledged
     /// write survives a crash, foreign keys on and a busy timeout, on every connection.
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::connect_with(url, SqliteSync::Full).await
+        Self::connect_with(url, super::SqliteSync::Full).await
     }
 
-    /// [`Self::connect`], with `synchronous=OFF` instead for [`SqliteSync::UnsafeOff`]
-    /// (benchmarks only), which it warns about loudly.
-    pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Self> {
+    /// [`Self::connect`], with `synchronous=OFF` instead for
+    /// [`super::SqliteSync::UnsafeOff`] (benchmarks only), which it warns about loudly.
+    pub async fn connect_with(url: &str, sync: super::SqliteSync) -> Result<Self> {
         let synchronous = match sync {
-            SqliteSync::Full => SqliteSynchronous::Full,
-            SqliteSync::UnsafeOff => {
+            super::SqliteSync::Full => SqliteSynchronous::Full,
+            super::SqliteSync::UnsafeOff => {
                 tracing::warn!(
                     "UNSAFE: SQLite runs with synchronous=OFF (--unsafe-sqlite-synchronous-off): \
                      commits do not wait for the disk, so a power failure or an operating-system \
@@ -317,7 +317,7 @@ mod tests {
     #[tokio::test]
     async fn the_unsafe_setting_turns_synchronous_off_on_every_connection() {
         let file = Scratch::new();
-        let store = SqliteStore::connect_with(&file.url(), SqliteSync::UnsafeOff)
+        let store = SqliteStore::connect_with(&file.url(), crate::store::SqliteSync::UnsafeOff)
             .await
             .unwrap();
         store.migrate().await.unwrap();
