@@ -262,8 +262,13 @@ async fn flush_last_seen(
 /// Connects to the database, applies migrations, loads the secrets and builds the
 /// store-proof verifiers: every use case's dependencies.
 pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Services> {
+    let sync = if settings.unsafe_sqlite_synchronous_off {
+        store::SqliteSync::UnsafeOff
+    } else {
+        store::SqliteSync::Full
+    };
     let store: Arc<dyn Store> = Arc::new(CachedStore::over(
-        store::connect(&settings.database_url).await?,
+        store::connect_with(&settings.database_url, sync).await?,
     ));
     store.migrate().await?;
     let secret = match &settings.secret_key {

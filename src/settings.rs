@@ -295,6 +295,18 @@ pub struct Settings {
     /// server that testers use, never for production.
     #[arg(long, env = "TESSERA_PLAY_ACCEPT_TEST_PURCHASES", global = true)]
     pub play_accept_test_purchases: bool,
+    /// UNSAFE, for benchmarks only: SQLite commits without waiting for the disk
+    /// (`synchronous=OFF`), so a power failure or an operating-system crash can lose
+    /// acknowledged writes or corrupt the database. `tessera-bench` sets it to measure
+    /// what durable writes cost; the server warns at start-up while it is on. Hidden
+    /// from `--help`, refused on PostgreSQL.
+    #[arg(
+        long,
+        env = "TESSERA_UNSAFE_SQLITE_SYNCHRONOUS_OFF",
+        hide = true,
+        global = true
+    )]
+    pub unsafe_sqlite_synchronous_off: bool,
 }
 
 impl Settings {

@@ -42,11 +42,14 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A fresh token of `kind`: its prefix and 256 random bits.
 pub fn new_token(kind: TokenKind) -> String {
-    format!(
-        "{}{}",
-        kind.prefix(),
-        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
-    )
+    token_from_bytes(kind, &random_bytes::<32>())
+}
+
+/// The token of `kind` made of `bytes`, in the form [`new_token`] issues. Only fresh
+/// random bytes make a secret token; the bulk loader of `tessera-bench` derives them
+/// from a seed so that it need not keep millions of tokens in memory.
+pub fn token_from_bytes(kind: TokenKind, bytes: &[u8; 32]) -> String {
+    format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored form of a token.

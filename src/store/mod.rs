@@ -66,8 +66,33 @@ impl Backend {
 /// Connects to the database `url` names (`sqlite:…` or `postgres://…`); an SQLite file
 /// is created if missing.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    connect_with(url, SqliteSync::Full).await
+}
+
+/// Whether an SQLite commit waits for the disk. Only benchmarks turn that off (the
+/// hidden `--unsafe-sqlite-synchronous-off` setting), to measure what durability costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// `synchronous=FULL`: an acknowledged write survives a crash or a power failure.
+    #[default]
+    Full,
+    /// `synchronous=OFF`: commits are handed to the operating system without waiting
+    /// for the disk. UNSAFE: a power failure or an operating-system crash can lose
+    /// acknowledged writes or corrupt the database. For benchmarks only.
+    UnsafeOff,
+}
+
+/// [`connect`], with SQLite's commits waiting for the disk or not. Errors: `Internal`
+/// for [`SqliteSync::UnsafeOff`] on PostgreSQL, which it does not apply to.
+pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Arc<dyn Store>> {
     Ok(match Backend::of_url(url)? {
-        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url).await?),
+        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect_with(url, sync).await?),
+        Backend::Postgres if sync == SqliteSync::UnsafeOff => {
+            return Err(Error::Internal(
+                "--unsafe-sqlite-synchronous-off applies to SQLite only, not to PostgreSQL"
+                    .to_owned(),
+            ));
+        }
         Backend::Postgres => Arc::new(postgres::PgStore::connect(url).await?),
     })
 }

@@ -63,9 +63,27 @@ impl SqliteStore {
     /// sets its own `mode=`), in WAL mode with `synchronous=FULL` so that an acknowledged
     /// write survives a crash, foreign keys on and a busy timeout, on every connection.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, super::SqliteSync::Full).await
+    }
+
+    /// [`Self::connect`], with `synchronous=OFF` instead for
+    /// [`super::SqliteSync::UnsafeOff`] (benchmarks only), which it warns about loudly.
+    pub async fn connect_with(url: &str, sync: super::SqliteSync) -> Result<Self> {
+        let synchronous = match sync {
+            super::SqliteSync::Full => SqliteSynchronous::Full,
+            super::SqliteSync::UnsafeOff => {
+                tracing::warn!(
+                    "UNSAFE: SQLite runs with synchronous=OFF (--unsafe-sqlite-synchronous-off): \
+                     commits do not wait for the disk, so a power failure or an operating-system \
+                     crash can lose acknowledged writes or corrupt the database. For benchmarks \
+                     only; never run a real server like this"
+                );
+                SqliteSynchronous::Off
+            }
+        };
         let options = SqliteConnectOptions::from_str(&url_with_create(url))?
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -320,6 +338,27 @@ mod tests {
                 (journal.as_str(), synchronous, foreign_keys, busy_timeout),
                 ("wal", 2, 1, 10_000)
             );
+            held.push(conn);
+        }
+        drop(held);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_unsafe_setting_turns_synchronous_off_on_every_connection() {
+        let file = Scratch::new();
+        let store = SqliteStore::connect_with(&file.url(), crate::store::SqliteSync::UnsafeOff)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = store.pool().acquire().await.unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(synchronous, 0);
             held.push(conn);
         }
         drop(held);
