@@ -5,13 +5,15 @@ use tessera::{
     settings::{Cli, Command, LogFormat},
     store,
 };
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings;
-    init_logging(settings.log_format);
+    // Kept until the end of `main`, so that the last lines are written.
+    let _log_writer = init_logging(settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(&settings)
@@ -35,15 +37,24 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to standard output through a writer thread: every call is logged, and writing
+/// each line to the pipe from the request's own thread (taking stdout's lock) cost a
+/// large share of a cheap call. Not lossy: when the thread falls behind, callers wait
+/// rather than lines being dropped.
+fn init_logging(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 /// Completes on SIGINT or SIGTERM.
