@@ -9,6 +9,7 @@
 //! acknowledged writes. This replica's reads show the pending times; other replicas see
 //! them after the next flush.
 
+use crate::domain::seat::Seat;
 use chrono::{DateTime, Utc};
 use std::{collections::HashMap, sync::Mutex};
 use uuid::Uuid;
@@ -30,6 +31,15 @@ impl LastSeen {
     /// The seat's pending time, if any.
     pub fn of(&self, seat_id: Uuid) -> Option<DateTime<Utc>> {
         self.lock().get(&seat_id).copied()
+    }
+
+    /// `seat` as this replica knows it: an active seat with its device's pending
+    /// check-in, if that is later than the stored one.
+    pub fn applied_to(&self, mut seat: Seat) -> Seat {
+        if let Some(at) = self.of(seat.id).filter(|_| seat.is_active()) {
+            seat.last_seen_at = seat.last_seen_at.max(at);
+        }
+        seat
     }
 
     /// Takes every pending time, for a flush.

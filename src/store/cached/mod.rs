@@ -25,7 +25,7 @@ use self::{
     unit::CachedUnit,
 };
 use super::{Backend, CommitListener, Store, UnitOfWork, WriteContext};
-use crate::{domain::seat::Seat, error::Result};
+use crate::error::Result;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -50,18 +50,10 @@ impl CachedStore {
         }
     }
 
-    /// The seat as this replica knows it: with its device's latest check-in, even if
-    /// that is not written yet.
-    fn with_last_seen(&self, mut seat: Seat) -> Seat {
-        if let Some(at) = self.last_seen.of(seat.id).filter(|_| seat.is_active()) {
-            seat.last_seen_at = seat.last_seen_at.max(at);
-        }
-        seat
-    }
-
     /// After a write outside a unit of work: drops what it made stale here, and tells
     /// the other replicas.
-    async fn changed(&self, changes: ChangeSet) -> Result<()> {
+    async fn changed(&self, change: change::Change) -> Result<()> {
+        let changes: ChangeSet = [change].into_iter().collect();
         self.model.invalidate(changes.iter());
         self.inner.announce_changes(&changes).await
     }

@@ -28,17 +28,22 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// A read's row, or `None` for `NotFound`.
+fn found<T>(read: Result<T>) -> Result<Option<T>> {
+    match read {
+        Ok(row) => Ok(Some(row)),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 impl CachedStore {
     /// The subscription `id`, whoever may see it: only ever handed on after a scope
     /// check.
     async fn any_subscription(&self, id: Uuid) -> Result<Arc<Subscription>> {
         self.model
             .read_through(&self.model.subscriptions, id, async {
-                match self.inner.subscription(Scope::All, id).await {
-                    Ok(found) => Ok(Some(Arc::new(found))),
-                    Err(Error::NotFound(_)) => Ok(None),
-                    Err(other) => Err(other),
-                }
+                Ok(found(self.inner.subscription(Scope::All, id).await)?.map(Arc::new))
             })
             .await?
             .ok_or(Error::NotFound(Resource::Subscription))
@@ -49,11 +54,8 @@ impl CachedStore {
         let seat = self
             .model
             .read_through(&self.model.seats, seat_id, async {
-                match self.inner.seat(Scope::All, subscription_id, seat_id).await {
-                    Ok(found) => Ok(Some(Arc::new(found))),
-                    Err(Error::NotFound(_)) => Ok(None),
-                    Err(other) => Err(other),
-                }
+                let read = self.inner.seat(Scope::All, subscription_id, seat_id).await;
+                Ok(found(read)?.map(Arc::new))
             })
             .await?
             .filter(|seat| seat.subscription_id == subscription_id);
@@ -67,11 +69,8 @@ impl CachedStore {
             Scope::All => true,
             Scope::Nothing => false,
             Scope::Subscription(own) => own == id,
-            Scope::Account(_) | Scope::Partner(_) => match self.any_subscription(id).await {
-                Ok(subscription) => scope.sees(&subscription),
-                Err(Error::NotFound(_)) => false,
-                Err(other) => return Err(other),
-            },
+            Scope::Account(_) | Scope::Partner(_) => found(self.any_subscription(id).await)?
+                .is_some_and(|subscription| scope.sees(&subscription)),
         })
     }
 }
@@ -121,12 +120,7 @@ impl AccountStore for CachedStore {
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         self.inner.delete_session(token_hash).await?;
-        self.changed(
-            [Change::Session(token_hash.to_owned())]
-                .into_iter()
-                .collect(),
-        )
-        .await
+        self.changed(Change::Session(token_hash.to_owned())).await
     }
 }
 
@@ -202,7 +196,7 @@ impl SeatStore for CachedStore {
         listed.items = listed
             .items
             .into_iter()
-            .map(|seat| self.with_last_seen(seat))
+            .map(|seat| self.last_seen.applied_to(seat))
             .collect();
         Ok(listed)
     }
@@ -212,7 +206,7 @@ impl SeatStore for CachedStore {
             return Err(Error::NotFound(Resource::Seat));
         }
         let seat = self.any_seat(subscription_id, seat_id).await?;
-        Ok(self.with_last_seen(Seat::clone(&seat)))
+        Ok(self.last_seen.applied_to(Seat::clone(&seat)))
     }
 
     async fn device_principal(&self, token_hash: &str) -> Result<Option<Principal>> {
@@ -237,12 +231,8 @@ impl SeatStore for CachedStore {
         };
         // Whether the seat is still held is the seat's, which changes more often than
         // the token's seat does.
-        let seat = match self.any_seat(token.subscription_id, token.seat_id).await {
-            Ok(seat) => seat,
-            Err(Error::NotFound(_)) => return Ok(None),
-            Err(other) => return Err(other),
-        };
-        Ok(Some(Principal::Device {
+        let seat = found(self.any_seat(token.subscription_id, token.seat_id).await)?;
+        Ok(seat.map(|seat| Principal::Device {
             seat_id: token.seat_id,
             subscription_id: token.subscription_id,
             active: seat.is_active(),
@@ -277,8 +267,7 @@ impl PartnerStore for CachedStore {
 
     async fn save_partner(&self, partner: &Partner) -> Result<()> {
         self.inner.save_partner(partner).await?;
-        self.changed([Change::Partner(partner.id)].into_iter().collect())
-            .await
+        self.changed(Change::Partner(partner.id)).await
     }
 
     async fn create_partner_key(&self, key: &PartnerKey, key_hash: &str) -> Result<()> {
@@ -298,8 +287,7 @@ impl PartnerStore for CachedStore {
         self.inner
             .revoke_partner_key(partner_id, key_id, now)
             .await?;
-        self.changed([Change::Partner(partner_id)].into_iter().collect())
-            .await
+        self.changed(Change::Partner(partner_id)).await
     }
 
     async fn partner_key_by_hash(&self, key_hash: &str) -> Result<Option<(Partner, PartnerKey)>> {

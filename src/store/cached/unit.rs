@@ -73,15 +73,6 @@ impl CachedUnit {
             self.changes.add(Change::Account(*before));
         }
     }
-
-    /// The seat with its device's latest check-in, which may not be written yet (a
-    /// downgrade frees the seats seen least recently).
-    fn with_last_seen(&self, mut seat: Seat) -> Seat {
-        if let Some(at) = self.last_seen.of(seat.id).filter(|_| seat.is_active()) {
-            seat.last_seen_at = seat.last_seen_at.max(at);
-        }
-        seat
-    }
 }
 
 #[async_trait]
@@ -148,16 +139,17 @@ impl SubscriptionTx for CachedUnit {
 #[async_trait]
 impl SeatTx for CachedUnit {
     async fn active_seats(&mut self, subscription_id: Uuid) -> Result<Vec<Seat>> {
+        // With pending check-ins: a downgrade frees the seats seen least recently.
         let seats = self.inner.active_seats(subscription_id).await?;
         Ok(seats
             .into_iter()
-            .map(|seat| self.with_last_seen(seat))
+            .map(|seat| self.last_seen.applied_to(seat))
             .collect())
     }
 
     async fn seat_in(&mut self, subscription_id: Uuid, seat_id: Uuid) -> Result<Seat> {
         let seat = self.inner.seat_in(subscription_id, seat_id).await?;
-        Ok(self.with_last_seen(seat))
+        Ok(self.last_seen.applied_to(seat))
     }
 
     async fn insert_seat(&mut self, seat: &Seat) -> Result<()> {
