@@ -267,8 +267,9 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
     } else {
         store::SqliteSync::Full
     };
-    let store: Arc<dyn Store> = Arc::new(CachedStore::over(
+    let store: Arc<dyn Store> = Arc::new(CachedStore::with_capacity(
         store::connect_with(&settings.database_url, sync).await?,
+        settings.read_model_capacity,
     ));
     store.migrate().await?;
     let secret = match &settings.secret_key {

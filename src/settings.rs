@@ -238,6 +238,18 @@ pub struct Settings {
         global = true
     )]
     pub last_seen_flush_seconds: u32,
+    /// Rows of each kind (subscriptions, seats, device tokens, sessions, …) the read model
+    /// keeps in memory at most; the least used go first. Bounds the server's memory: with
+    /// a million subscriptions under check-in load the default keeps the server near
+    /// 200 MB. A larger model answers more check-ins from memory. At least 1.
+    #[arg(
+        long,
+        env = "TESSERA_READ_MODEL_CAPACITY",
+        default_value_t = 100_000,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub read_model_capacity: u64,
     /// Milliseconds between a caught-up event watcher's looks for commits it was not told
     /// of. On PostgreSQL replicas tell each other of commits at once (LISTEN/NOTIFY), so
     /// this only bounds the delay when such a notice is lost.

@@ -42,10 +42,15 @@ impl CachedStore {
     /// `inner` with a read model in front. On SQLite the model serves at once; on
     /// PostgreSQL once [`Store::listen_for_commits`] is listening.
     pub fn over(inner: Arc<dyn Store>) -> Self {
+        Self::with_capacity(inner, model::DEFAULT_CAPACITY)
+    }
+
+    /// [`Self::over`], holding at most `capacity` rows of each kind in memory.
+    pub fn with_capacity(inner: Arc<dyn Store>, capacity: u64) -> Self {
         let on = inner.backend() == Backend::Sqlite;
         Self {
             inner,
-            model: Arc::new(ReadModel::new(on)),
+            model: Arc::new(ReadModel::new(on, capacity)),
             last_seen: Arc::new(LastSeen::default()),
         }
     }

@@ -31,8 +31,9 @@ use std::{
 };
 use uuid::Uuid;
 
-/// How many rows of each kind the model holds at most; the least used go first.
-const CAPACITY: u64 = 100_000;
+/// How many rows of each kind the model holds at most unless configured; the least
+/// used go first.
+pub const DEFAULT_CAPACITY: u64 = 100_000;
 /// A safety net under the notices: no entry lives longer than this. It bounds how
 /// stale another replica can be when a server dies between a commit and its notice.
 const TIME_TO_LIVE: Duration = Duration::from_secs(10);
@@ -73,30 +74,30 @@ pub struct ReadModel {
     pub(super) partner_keys: Cache<String, Arc<(Partner, PartnerKey)>>,
 }
 
-fn cache<K, V>(time_to_live: Duration) -> Cache<K, V>
+fn cache<K, V>(capacity: u64, time_to_live: Duration) -> Cache<K, V>
 where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     Cache::builder()
-        .max_capacity(CAPACITY)
+        .max_capacity(capacity)
         .time_to_live(time_to_live)
         .build()
 }
 
 impl ReadModel {
-    /// An empty model, serving from memory at once (`on`) or only after
-    /// [`Notice::Listening`].
-    pub fn new(on: bool) -> Self {
+    /// An empty model holding at most `capacity` rows of each kind, serving from memory
+    /// at once (`on`) or only after [`Notice::Listening`].
+    pub fn new(on: bool, capacity: u64) -> Self {
         Self {
             on: AtomicBool::new(on),
             epoch: AtomicU64::new(0),
-            subscriptions: cache(TIME_TO_LIVE),
-            seats: cache(TIME_TO_LIVE),
-            free_seats: cache(TIME_TO_LIVE),
-            device_tokens: cache(TIME_TO_LIVE),
-            sessions: cache(TIME_TO_LIVE),
-            partner_keys: cache(PARTNER_KEY_TIME_TO_LIVE),
+            subscriptions: cache(capacity, TIME_TO_LIVE),
+            seats: cache(capacity, TIME_TO_LIVE),
+            free_seats: cache(capacity, TIME_TO_LIVE),
+            device_tokens: cache(capacity, TIME_TO_LIVE),
+            sessions: cache(capacity, TIME_TO_LIVE),
+            partner_keys: cache(capacity, PARTNER_KEY_TIME_TO_LIVE),
         }
     }
 
@@ -186,7 +187,7 @@ mod tests {
     use super::*;
 
     fn model() -> ReadModel {
-        ReadModel::new(true)
+        ReadModel::new(true, DEFAULT_CAPACITY)
     }
 
     #[tokio::test]
