@@ -117,6 +117,11 @@ impl SubscriptionService for SubscriptionApi {
             .subscription
             .ok_or_else(|| Error::invalid("subscription", "is required"))?;
         let id = names::subscription("subscription.name", &subscription.name)?;
+        // Output-only, so never read; but a malformed timestamp is refused wherever it is.
+        time_field("subscription.start_time", subscription.start_time)?;
+        time_field("subscription.end_time", subscription.end_time)?;
+        time_field("subscription.create_time", subscription.create_time)?;
+        time_field("subscription.update_time", subscription.update_time)?;
         let paths = req.update_mask.map(|mask| mask.paths).unwrap_or_default();
         if paths.is_empty() {
             return Err(Error::invalid("update_mask", "must name the fields to update").into());
