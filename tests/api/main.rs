@@ -11,6 +11,7 @@ mod events;
 mod hostile_input;
 mod isolation;
 mod lifecycle;
+mod malformed_requests;
 mod partner_isolation;
 mod races;
 mod read_model;

@@ -199,7 +199,7 @@ async fn seat_requests_are_checked_field_by_field(db: Db) {
         ))
         .await
         .unwrap_err();
-    assert_eq!(oversized.code(), Code::OutOfRange, "{oversized:?}");
+    assert_error(&oversized, Code::InvalidArgument, "REQUEST_TOO_LARGE");
 
     let bad_seat_name = app
         .seats()
