@@ -8,7 +8,7 @@ use crate::{
     api::{
         accounts::AccountApi, events::EventApi, partners::PartnerApi, principal::AuthenticateLayer,
         product_keys::ProductKeyApi, seats::SeatApi, subscriptions::SubscriptionApi,
-        trace::RpcTraceLayer,
+        trace::RpcTraceLayer, wire::WireLayer,
     },
     app_stores::{
         apple::{AppleConfig, AppleVerifier},
@@ -39,7 +39,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
 use tonic::transport::{Server, server::TcpIncoming};
 
-/// Largest request message accepted, in bytes.
+/// Largest request message accepted, in bytes; a larger one is refused by
+/// [`WireLayer`] (INVALID_ARGUMENT, REQUEST_TOO_LARGE) before it is read.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// A built server, bound and ready to serve.
@@ -180,6 +181,7 @@ impl Application {
         let grace = self.shutdown_grace;
         let serving = Server::builder()
             .layer(RpcTraceLayer)
+            .layer(WireLayer::new(MAX_REQUEST_BYTES))
             .layer(AuthenticateLayer::new(services.clone()))
             .add_service(health_service)
             .add_service(reflection)

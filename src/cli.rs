@@ -4,7 +4,7 @@
 use crate::{
     api::names,
     app::open_services_now,
-    domain::{principal::Principal, redemption::ProductKeyKind},
+    domain::{account::parse_display_name, principal::Principal, redemption::ProductKeyKind},
     error::{Error, Result},
     settings::{KeyKindArg, KeysCommand, PartnerCommand, PartnerKeyCommand, Settings},
 };
@@ -19,7 +19,8 @@ pub async fn partner(
     let services = open_services_now(settings).await?;
     match command {
         PartnerCommand::Create { name } => {
-            let partner = services.create_partner(name.trim()).await?;
+            let name = parse_display_name("name", &name, true)?;
+            let partner = services.create_partner(&name).await?;
             writeln!(out, "partners/{}\t{}", partner.id, partner.display_name).map_err(io)?;
         }
         PartnerCommand::Key(PartnerKeyCommand::Create { partner }) => {

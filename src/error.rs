@@ -28,6 +28,16 @@ reasons! {
     InvalidArgument = "INVALID_ARGUMENT",
     /// A request id came back with a different request.
     RequestIdReused = "REQUEST_ID_REUSED",
+    /// The request is not one message of the method's type: undecodable bytes, a frame
+    /// cut short, no message or more than one.
+    MalformedRequest = "MALFORMED_REQUEST",
+    /// The request message is larger than the server takes.
+    RequestTooLarge = "REQUEST_TOO_LARGE",
+    /// No such method (or service) on this server.
+    MethodNotFound = "METHOD_NOT_FOUND",
+    /// Refused by the gRPC transport or a standard service (health, reflection) below
+    /// Tessera's own handlers, with the code they chose.
+    TransportError = "TRANSPORT_ERROR",
     /// A product key has the wrong shape or check character.
     ProductKeyMalformed = "PRODUCT_KEY_MALFORMED",
     /// A partner code has the wrong shape or check character.
@@ -236,6 +246,20 @@ pub enum Error {
     /// The request id was used before for a different request.
     #[error("request_id was already used for a different request")]
     RequestIdReused,
+    /// The request's bytes are not one message of the method's type.
+    #[error("the request is not a valid message: {description}")]
+    MalformedRequest {
+        /// What is wrong with it.
+        description: String,
+        /// The field path the decoder was reading, when it knows.
+        field: Option<String>,
+    },
+    /// The request message is larger than the server takes.
+    #[error("the request message is larger than the limit of {limit} bytes")]
+    RequestTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// Too many attempts; retry after the delay.
     #[error("{message}")]
     Throttled {
@@ -324,6 +348,8 @@ impl Error {
             Error::NotFound(resource) => resource.not_found(),
             Error::SeatLimitReached { .. } => Reason::SeatLimitReached,
             Error::RequestIdReused => Reason::RequestIdReused,
+            Error::MalformedRequest { .. } => Reason::MalformedRequest,
+            Error::RequestTooLarge { .. } => Reason::RequestTooLarge,
             Error::Storage(cause) if is_unavailable(cause) => Reason::StorageUnavailable,
             Error::Storage(_) | Error::Internal(_) => Reason::Internal,
         }

@@ -258,17 +258,82 @@ impl From<ActorKind> for pb::ActorKind {
     }
 }
 
-/// A timestamp from a request; `None` when unset.
-/// Errors: `InvalidArgument` on `field` for one out of range.
+/// The earliest second a `google.protobuf.Timestamp` may hold: 0001-01-01T00:00:00Z.
+pub const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+/// The latest second a `google.protobuf.Timestamp` may hold: 9999-12-31T23:59:59Z.
+pub const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+/// The largest `nanos` of a `google.protobuf.Timestamp`.
+pub const MAX_TIMESTAMP_NANOS: i32 = 999_999_999;
+
+/// A timestamp from a request; `None` when unset. Every timestamp a request carries
+/// comes through here, whether or not the method reads it: one outside the range the
+/// protobuf specification allows (seconds from 0001-01-01T00:00:00Z to
+/// 9999-12-31T23:59:59Z, nanos from 0 to 999,999,999) is malformed wherever it is, as
+/// a string that is not UTF-8 is.
+/// Errors: `InvalidArgument` on `field` for one out of that range.
 pub fn time_field(
     field: &'static str,
     raw: Option<prost_types::Timestamp>,
 ) -> Result<Option<DateTime<Utc>>> {
     raw.map(|t| {
+        if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&t.seconds) {
+            return Err(Error::invalid(
+                field,
+                "must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+            ));
+        }
+        // chrono reads nanos from 1e9 up as a leap second; the protobuf spec does not.
         u32::try_from(t.nanos)
             .ok()
+            .filter(|nanos| *nanos <= MAX_TIMESTAMP_NANOS as u32)
             .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
-            .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+            .ok_or_else(|| Error::invalid(field, "must have nanos from 0 to 999999999"))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::Timestamp;
+
+    fn at(seconds: i64, nanos: i32) -> Option<Timestamp> {
+        Some(Timestamp { seconds, nanos })
+    }
+
+    #[test]
+    fn timestamps_are_read_within_the_protobuf_range_and_refused_outside_it() {
+        let first = time_field("t", at(MIN_TIMESTAMP_SECONDS, 0))
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.to_rfc3339(), "0001-01-01T00:00:00+00:00");
+        let last = time_field("t", at(MAX_TIMESTAMP_SECONDS, MAX_TIMESTAMP_NANOS))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            timestamp(last),
+            at(MAX_TIMESTAMP_SECONDS, MAX_TIMESTAMP_NANOS).unwrap()
+        );
+        assert_eq!(time_field("t", None).unwrap(), None);
+        for (seconds, nanos) in [
+            (MIN_TIMESTAMP_SECONDS - 1, 0),
+            (MAX_TIMESTAMP_SECONDS + 1, 0),
+            (0, 1_000_000_000),
+            (0, -1),
+            (i64::MAX, 0),
+            (i64::MIN, 0),
+        ] {
+            let refused = time_field("start_time", at(seconds, nanos)).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    Error::InvalidArgument {
+                        field: "start_time",
+                        ..
+                    }
+                ),
+                "{seconds}s {nanos}ns accepted: {refused:?}"
+            );
+        }
+    }
 }

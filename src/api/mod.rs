@@ -1,7 +1,8 @@
 //! The gRPC edge: one service struct per proto service, each handler in one shape —
 //! validate the request, take the principal (authenticated by [`principal`]'s layer, its
 //! roles stated as types), call one use case of [`crate::service`], convert the answer.
-//! Errors become statuses in one place, [`status`].
+//! Errors become statuses in one place, [`status`]; what the transport and codec refuse
+//! before any handler runs gets its `ErrorInfo` in [`wire`].
 
 pub mod accounts;
 pub mod convert;
@@ -14,3 +15,4 @@ pub mod seats;
 pub mod status;
 pub mod subscriptions;
 pub mod trace;
+pub mod wire;

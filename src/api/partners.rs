@@ -2,6 +2,7 @@
 //! partner may read itself.
 
 use super::{
+    convert::time_field,
     names,
     principal::{Admin, Partner, caller},
 };
@@ -72,6 +73,8 @@ impl PartnerService for PartnerApi {
             .partner
             .ok_or_else(|| Error::invalid("partner", "is required"))?;
         let id = names::partner("partner.name", &partner.name, principal)?;
+        // Output-only, so never read; but a malformed timestamp is refused wherever it is.
+        time_field("partner.create_time", partner.create_time)?;
         let paths = req.update_mask.map(|mask| mask.paths).unwrap_or_default();
         if paths.is_empty() {
             return Err(Error::invalid("update_mask", "must name the fields to update").into());

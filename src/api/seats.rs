@@ -10,11 +10,11 @@ use crate::{
         account::parse_display_name,
         page::PageRequest,
         principal::Principal,
-        protection::Action,
+        protection::{Action, Warning},
         seat::{NewSeat, parse_device_id},
     },
     proto::{self as pb, seat_service_server::SeatService},
-    service::Services,
+    service::{Services, seats::CheckIn},
 };
 use tonic::{Request, Response, Status};
 
@@ -101,10 +101,21 @@ impl SeatService for SeatApi {
             unreachable!("the role check admits only devices");
         };
         let now = self.services.now();
-        let report = self
+        let report = match self
             .services
             .check_protection(seat_id, subscription_id)
-            .await?;
+            .await?
+        {
+            CheckIn::Seated(report) => *report,
+            // The device learns that it is not protected, and why; nothing more.
+            CheckIn::Removed(verdict) => {
+                return Ok(Response::new(pb::CheckProtectionResponse {
+                    protected: verdict.protected,
+                    warnings: warnings(verdict.warning),
+                    ..Default::default()
+                }));
+            }
+        };
         let subscription = report.subscription;
         let alternatives: Vec<_> = report
             .alternatives
@@ -118,16 +129,7 @@ impl SeatService for SeatApi {
             days_left: subscription.days_left(now) as i32,
             seat: Some(pb::Seat::from(report.seat)),
             subscription: Some(subscription_for(principal, subscription, now)),
-            warnings: report
-                .verdict
-                .warning
-                .into_iter()
-                .map(|(kind, message, days)| pb::ProtectionWarning {
-                    kind: pb::WarningKind::from(kind) as i32,
-                    message,
-                    days: days as i32,
-                })
-                .collect(),
+            warnings: warnings(report.verdict.warning),
             actions: report
                 .verdict
                 .actions
@@ -160,4 +162,16 @@ impl SeatService for SeatApi {
             seat: Some(pb::Seat::from(seat)),
         }))
     }
+}
+
+/// A verdict's warning as the device is told it.
+fn warnings(warning: Option<(Warning, String, i64)>) -> Vec<pb::ProtectionWarning> {
+    warning
+        .into_iter()
+        .map(|(kind, message, days)| pb::ProtectionWarning {
+            kind: pb::WarningKind::from(kind) as i32,
+            message,
+            days: days as i32,
+        })
+        .collect()
 }

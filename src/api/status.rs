@@ -43,6 +43,16 @@ impl From<Error> for Status {
                 )]);
                 (Code::InvalidArgument, error.to_string())
             }
+            Error::MalformedRequest { field, description } => {
+                if let Some(field) = field {
+                    details.set_bad_request(vec![FieldViolation::new(
+                        field.clone(),
+                        bounded(description.clone()),
+                    )]);
+                }
+                (Code::InvalidArgument, error.to_string())
+            }
+            Error::RequestTooLarge { .. } => (Code::InvalidArgument, error.to_string()),
             Error::NotFound(_) => (Code::NotFound, error.to_string()),
             Error::AlreadyExists { message, .. } => (Code::AlreadyExists, message.clone()),
             Error::FailedPrecondition { reason, message } => {
@@ -114,6 +124,21 @@ impl From<Error> for Status {
         details.set_error_info(reason.as_str(), ERROR_DOMAIN, metadata);
         Status::with_error_details(code, bounded(message), details)
     }
+}
+
+/// A status made below Tessera's handlers (by the gRPC transport, or by the health and
+/// reflection services) with the `ErrorInfo` every error carries: its code and metadata
+/// kept; an `INTERNAL` one's message logged and replaced, as for Tessera's own.
+pub fn with_error_info(made: &Status, reason: Reason, message: &str) -> Status {
+    let message = if made.code() == Code::Internal {
+        tracing::error!(message = %made.message(), "internal error below the handlers");
+        "internal error".to_owned()
+    } else {
+        bounded(message.to_owned())
+    };
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details_and_metadata(made.code(), message, details, made.metadata().clone())
 }
 
 #[cfg(test)]

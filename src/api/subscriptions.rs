@@ -11,6 +11,7 @@ use crate::{
         codes::CodeKind,
         idempotency::Answer,
         page::PageRequest,
+        partner::{parse_reference, parse_reference_filter},
         plan::{self, CATALOG},
         principal::Principal,
         purchase::StoreKind,
@@ -117,6 +118,11 @@ impl SubscriptionService for SubscriptionApi {
             .subscription
             .ok_or_else(|| Error::invalid("subscription", "is required"))?;
         let id = names::subscription("subscription.name", &subscription.name)?;
+        // Output-only, so never read; but a malformed timestamp is refused wherever it is.
+        time_field("subscription.start_time", subscription.start_time)?;
+        time_field("subscription.end_time", subscription.end_time)?;
+        time_field("subscription.create_time", subscription.create_time)?;
+        time_field("subscription.update_time", subscription.update_time)?;
         let paths = req.update_mask.map(|mask| mask.paths).unwrap_or_default();
         if paths.is_empty() {
             return Err(Error::invalid("update_mask", "must name the fields to update").into());
@@ -158,22 +164,14 @@ impl SubscriptionService for SubscriptionApi {
         let partner_id = principal::partner(&request)?;
         let principal = Principal::Partner(partner_id);
         let req = request.into_inner();
-        let reference = req.partner_reference.trim();
-        if reference.is_empty() || reference.len() > 128 || reference.chars().any(char::is_control)
-        {
-            return Err(Error::invalid(
-                "partner_reference",
-                "must be 1 to 128 characters without control characters",
-            )
-            .into());
-        }
+        let reference = parse_reference(&req.partner_reference)?;
         let plan = plan::parse("plan", &req.plan)?;
         let key =
             Method::ProvisionSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let start = time_field("start_time", req.start_time)?;
         let answer = self
             .services
-            .provision_subscription(partner_id, reference.to_owned(), plan, start, key.as_ref())
+            .provision_subscription(partner_id, reference, plan, start, key.as_ref())
             .await?;
         let provisioned = answer.value;
         Ok(Response::new(pb::ProvisionSubscriptionResponse {
@@ -195,7 +193,7 @@ impl SubscriptionService for SubscriptionApi {
         let req = request.into_inner();
         let page = PageRequest::parse(req.page_size, &req.page_token)?;
         let status = convert::status_filter("status", req.status)?;
-        let reference = Some(req.partner_reference.trim().to_owned()).filter(|r| !r.is_empty());
+        let reference = parse_reference_filter(&req.partner_reference)?;
         let page = self
             .services
             .list_partner_subscriptions(partner_id, reference, status, &page)

@@ -1,6 +1,9 @@
 //! Customer accounts: parsed e-mail addresses, passwords and display names.
 
-use super::secret::random_bytes;
+use super::{
+    secret::random_bytes,
+    text::{ensure_no_control, single_line},
+};
 use crate::error::{Error, Result};
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use chrono::{DateTime, Utc};
@@ -29,6 +32,7 @@ impl Email {
     /// Parses an address: one `@`, a non-empty local part, a dotted domain, no spaces,
     /// at most 254 characters.
     pub fn parse(raw: &str) -> Result<Self> {
+        ensure_no_control("email", raw)?;
         let email = raw.trim().to_lowercase();
         let valid = email.len() <= 254
             && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -98,19 +102,13 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A display name of at most 100 characters, trimmed, without control characters.
+/// The longest display name (of an account, a device or a partner), in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+
+/// A display name: one line of at most 100 characters, trimmed (see [`super::text`]).
+/// Errors: `InvalidArgument` on `field`.
 pub fn parse_display_name(field: &'static str, raw: &str, required: bool) -> Result<String> {
-    let name = raw.trim();
-    if required && name.is_empty() {
-        return Err(Error::invalid(field, "is required"));
-    }
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            field,
-            "must be at most 100 characters without control characters",
-        ));
-    }
-    Ok(name.to_owned())
+    single_line(field, raw, MAX_DISPLAY_NAME_CHARS, !required)
 }
 
 #[cfg(test)]

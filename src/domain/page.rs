@@ -67,6 +67,8 @@ fn encode((sort, id): &(i64, String)) -> String {
 fn decode(token: &str) -> Option<(i64, String)> {
     let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
     let (sort, id) = raw.split_once(':')?;
+    // The id is bound in a query: the text rule holds for it as for any filter.
+    super::text::ensure_no_control("page_token", id).ok()?;
     Some((sort.parse().ok()?, id.to_owned()))
 }
 

@@ -1,6 +1,7 @@
 //! Partners (carriers and resellers) and their API keys.
 
-use super::stored_enum::stored_enum;
+use super::{stored_enum::stored_enum, text::single_line};
+use crate::error::Result;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -66,4 +67,22 @@ impl PartnerKey {
             revoked_at: None,
         }
     }
+}
+
+/// The longest partner reference (the carrier's own reference for a customer contract),
+/// in characters.
+pub const MAX_REFERENCE_CHARS: usize = 128;
+
+/// A partner reference from a request's `partner_reference`: one line of 1 to
+/// [`MAX_REFERENCE_CHARS`] characters (see [`super::text`]).
+/// Errors: `InvalidArgument` (partner_reference).
+pub fn parse_reference(raw: &str) -> Result<String> {
+    single_line("partner_reference", raw, MAX_REFERENCE_CHARS, false)
+}
+
+/// A partner reference to filter by; `None` when empty.
+/// Errors: `InvalidArgument` (partner_reference), as [`parse_reference`].
+pub fn parse_reference_filter(raw: &str) -> Result<Option<String>> {
+    single_line("partner_reference", raw, MAX_REFERENCE_CHARS, true)
+        .map(|reference| Some(reference).filter(|r| !r.is_empty()))
 }

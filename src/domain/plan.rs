@@ -21,6 +21,15 @@ impl Term {
         }
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
+
+    /// The instant one term before `end`.
+    pub fn before(self, end: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Term::Months(n) => end.checked_sub_months(Months::new(n)),
+            Term::Days(n) => end.checked_sub_days(Days::new(u64::from(n))),
+        }
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
 }
 
 /// A sellable plan.

@@ -60,6 +60,21 @@ fn days(n: i64) -> String {
     }
 }
 
+/// The verdict for a device whose seat was removed: not protected, and why — nothing
+/// about the subscription it was on, nor what its account could do, since whoever holds
+/// the device may no longer be the account's.
+pub fn seat_removed() -> Verdict {
+    Verdict {
+        protected: false,
+        warning: Some((
+            Warning::SeatRemoved,
+            "This device was removed from your subscription.".to_owned(),
+            0,
+        )),
+        actions: Vec::new(),
+    }
+}
+
 /// Judges a device's protection. `alternatives` says whether the account has another
 /// active subscription with a free seat.
 pub fn judge(
@@ -70,60 +85,54 @@ pub fn judge(
     grace: Duration,
     alternatives: bool,
 ) -> Verdict {
+    if !seat.is_active() {
+        return seat_removed();
+    }
     let left = days_left(now, subscription.term_end);
-    let warning = if !seat.is_active() {
-        Some((
-            Warning::SeatRemoved,
-            "This device was removed from your subscription.".to_owned(),
-            0,
-        ))
-    } else {
-        match subscription.status {
-            Status::Active | Status::Trial => {
-                let lapses = subscription.cancel_at_period_end || !renews_by_itself(subscription);
-                (lapses && subscription.term_end - now <= warning_window).then(|| {
-                    (
-                        Warning::ExpiringSoon,
-                        format!("Your protection expires in {}.", days(left)),
-                        left,
-                    )
-                })
-            }
-            Status::Grace => {
-                let grace_left = days_left(now, subscription.term_end + grace);
-                Some((
-                    Warning::InGrace,
-                    format!(
-                        "Your subscription has ended; protection stops in {}.",
-                        days(grace_left)
-                    ),
-                    grace_left,
-                ))
-            }
-            Status::Expired => Some((
-                Warning::Expired,
-                "Your protection has expired.".to_owned(),
-                0,
-            )),
-            Status::Suspended => Some((
-                Warning::Suspended,
-                "Your subscription is suspended: contact your provider.".to_owned(),
-                left,
-            )),
-            Status::Cancelled => Some((
-                Warning::Cancelled,
-                "Your subscription was cancelled.".to_owned(),
-                0,
-            )),
+    let warning = match subscription.status {
+        Status::Active | Status::Trial => {
+            let lapses = subscription.cancel_at_period_end || !renews_by_itself(subscription);
+            (lapses && subscription.term_end - now <= warning_window).then(|| {
+                (
+                    Warning::ExpiringSoon,
+                    format!("Your protection expires in {}.", days(left)),
+                    left,
+                )
+            })
         }
+        Status::Grace => {
+            let grace_left = days_left(now, subscription.term_end + grace);
+            Some((
+                Warning::InGrace,
+                format!(
+                    "Your subscription has ended; protection stops in {}.",
+                    days(grace_left)
+                ),
+                grace_left,
+            ))
+        }
+        Status::Expired => Some((
+            Warning::Expired,
+            "Your protection has expired.".to_owned(),
+            0,
+        )),
+        Status::Suspended => Some((
+            Warning::Suspended,
+            "Your subscription is suspended: contact your provider.".to_owned(),
+            left,
+        )),
+        Status::Cancelled => Some((
+            Warning::Cancelled,
+            "Your subscription was cancelled.".to_owned(),
+            0,
+        )),
     };
     let mut actions = Vec::new();
     if warning.is_some() {
-        let renewable = seat.is_active()
-            && matches!(
-                subscription.status,
-                Status::Active | Status::Trial | Status::Grace | Status::Expired
-            );
+        let renewable = matches!(
+            subscription.status,
+            Status::Active | Status::Trial | Status::Grace | Status::Expired
+        );
         if renewable {
             actions.push(Action::Renew);
         }
@@ -133,7 +142,7 @@ pub fn judge(
         actions.push(Action::RecoverPurchase);
     }
     Verdict {
-        protected: seat.is_active() && subscription.status.protects(),
+        protected: subscription.status.protects(),
         warning,
         actions,
     }

@@ -144,7 +144,17 @@ pub struct ProductKey {
     pub subscription_id: Option<Uuid>,
 }
 
+/// The longest batch label (a print run's name), in characters.
+pub const MAX_BATCH_LABEL_CHARS: usize = 100;
+
 impl ProductKey {
+    /// A batch label from `batch_label`: one line of 1 to [`MAX_BATCH_LABEL_CHARS`]
+    /// characters (see [`super::text`]).
+    /// Errors: `InvalidArgument` (batch_label).
+    pub fn parse_batch_label(raw: &str) -> Result<String> {
+        super::text::single_line("batch_label", raw, MAX_BATCH_LABEL_CHARS, false)
+    }
+
     /// Whether `account_id` may redeem the key now.
     /// Errors: `FailedPrecondition` (PRODUCT_KEY_ALREADY_REDEEMED) for another account's.
     pub fn redemption(&self, account_id: Uuid) -> Result<Redemption> {

@@ -12,7 +12,7 @@ use crate::{
         redemption::{IssuedCode, NewPartnerCode, PartnerCode, PlanChange, Provisioned},
         subscription::{
             Channel, DowngradePolicy, NewSubscription, Renewal, Status, Subscription,
-            SubscriptionQuery,
+            SubscriptionQuery, TermWindow,
         },
     },
     error::Result,
@@ -36,7 +36,8 @@ impl Services {
     }
 
     /// Provisions an unclaimed CARRIER subscription for a partner's customer, with its
-    /// first partner code.
+    /// first partner code. A given start must lie in the plan's [`TermWindow`].
+    /// Errors: `InvalidArgument` (start_time).
     pub async fn provision_subscription(
         &self,
         partner_id: Uuid,
@@ -46,6 +47,9 @@ impl Services {
         key: Option<&IdempotencyKey>,
     ) -> Result<Answer<Provisioned>> {
         self.idempotent(Principal::Partner(partner_id), key, async |unit| {
+            if let Some(start) = start {
+                TermWindow::at(unit.now, plan.term).check_start(start)?;
+            }
             let new = NewSubscription {
                 plan,
                 channel: Channel::Carrier,
@@ -135,7 +139,8 @@ impl Services {
         .await
     }
 
-    /// Renews by one term of its plan or to a given end.
+    /// Renews by one term of its plan or to a given end, which must lie in the plan's
+    /// [`TermWindow`].
     /// Errors: `NotFound`; `InvalidArgument` (end_time); `FailedPrecondition`
     /// (SUBSCRIPTION_NOT_RENEWABLE).
     pub async fn renew_subscription(
@@ -148,6 +153,9 @@ impl Services {
         self.idempotent(principal, key, async |unit| {
             let mut subscription = unit.tx.lock_subscription(principal.scope(), id).await?;
             let term = subscription.plan()?.term;
+            if let Renewal::Until(end) = renewal {
+                TermWindow::at(unit.now, term).check_end(end)?;
+            }
             subscription.renew(term, renewal, unit.now, &mut unit.events)?;
             unit.tx.save_subscription(&subscription).await?;
             Ok(subscription)

@@ -191,10 +191,7 @@ impl Services {
         if !(1..=MAX_KEYS_PER_BATCH).contains(&count) {
             return Err(Error::invalid("count", "must be between 1 and 10000"));
         }
-        let label = batch_label.trim();
-        if label.is_empty() || label.chars().count() > 100 {
-            return Err(Error::invalid("batch_label", "must be 1 to 100 characters"));
-        }
+        let label = ProductKey::parse_batch_label(batch_label)?;
         let keys: Vec<String> = (0..count)
             .map(|_| CodeKind::ProductKey.generate())
             .collect();
@@ -205,7 +202,7 @@ impl Services {
                 hash: self.code_hasher.hash(key),
                 plan_code: plan.code.to_owned(),
                 kind,
-                batch_label: label.to_owned(),
+                batch_label: label.clone(),
                 issued_at: unit.now,
                 redeemed_at: None,
                 redeemed_by: None,

@@ -28,6 +28,15 @@ pub struct Activation {
 
 /// What a device is told when it checks in.
 #[derive(Debug, Clone)]
+pub enum CheckIn {
+    /// The device holds its seat: its protection.
+    Seated(Box<Protection>),
+    /// The device's seat was removed: it is not protected, and learns nothing more.
+    Removed(Verdict),
+}
+
+/// What a device that holds its seat is told when it checks in.
+#[derive(Debug, Clone)]
 pub struct Protection {
     /// Its seat.
     pub seat: Seat,
@@ -137,31 +146,31 @@ impl Services {
     }
 
     /// A device checks in: records when it was last seen and judges its protection. A
-    /// removed device learns that it is not protected, and nothing of the account.
-    pub async fn check_protection(
-        &self,
-        seat_id: Uuid,
-        subscription_id: Uuid,
-    ) -> Result<Protection> {
+    /// device whose seat was removed learns that it is not protected, and nothing more:
+    /// neither its subscription, nor its term, nor its seat.
+    pub async fn check_protection(&self, seat_id: Uuid, subscription_id: Uuid) -> Result<CheckIn> {
         let now = self.now();
-        self.store.record_last_seen(&[(seat_id, now)]).await?;
         // The device's own seat and subscription, whether or not it still holds the seat.
         let own = Scope::Subscription(subscription_id);
+        let mut seat = self.store.seat(own, subscription_id, seat_id).await?;
+        if !seat.is_active() {
+            return Ok(CheckIn::Removed(protection::seat_removed()));
+        }
+        self.store.record_last_seen(&[(seat_id, now)]).await?;
+        seat.last_seen_at = seat.last_seen_at.max(now);
         let subscription = self.store.subscription(own, subscription_id).await?;
-        let seat = self.store.seat(own, subscription_id, seat_id).await?;
         // The account's other subscriptions that would take this device, longest-running
         // first: the store selects them, the seat rule has the last word.
-        let alternatives: Vec<Subscription> =
-            match subscription.account_id.filter(|_| seat.is_active()) {
-                Some(account) => self
-                    .store
-                    .subscriptions_with_free_seat(Scope::Account(account), account)
-                    .await?
-                    .into_iter()
-                    .filter(|other| other.id != subscription.id && other.admits_seat(&[]).is_ok())
-                    .collect(),
-                None => Vec::new(),
-            };
+        let alternatives: Vec<Subscription> = match subscription.account_id {
+            Some(account) => self
+                .store
+                .subscriptions_with_free_seat(Scope::Account(account), account)
+                .await?
+                .into_iter()
+                .filter(|other| other.id != subscription.id && other.admits_seat(&[]).is_ok())
+                .collect(),
+            None => Vec::new(),
+        };
         let verdict = protection::judge(
             &seat,
             &subscription,
@@ -170,12 +179,12 @@ impl Services {
             self.policy.grace,
             !alternatives.is_empty(),
         );
-        Ok(Protection {
+        Ok(CheckIn::Seated(Box::new(Protection {
             seat,
             subscription,
             verdict,
             alternatives,
-        })
+        })))
     }
 
     /// Moves a device's seat to another subscription of the same account; its tokens

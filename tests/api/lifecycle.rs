@@ -3,7 +3,7 @@
 //! devices between subscriptions; double coverage; and the worker on two replicas.
 
 use crate::support::{
-    Db, TestApp, admin, assert_error, email, on_both_backends, spawn_app_with, status, tick,
+    Db, TestApp, WAIT, admin, assert_error, email, on_both_backends, spawn_app_with, status, tick,
 };
 use chrono::Duration;
 use futures::future::join_all;
@@ -17,7 +17,8 @@ on_both_backends!(
     a_device_is_warned_before_its_protection_expires,
     a_device_moves_to_another_subscription_of_its_account,
     an_account_covered_twice_is_told_which_subscription_to_keep,
-    a_late_worker_catches_up_one_term_at_a_time,
+    a_late_worker_catches_up_missed_terms_in_one_renewal,
+    a_carrier_term_that_ended_decades_ago_is_renewed_once_to_the_term_running_now,
 );
 
 /// A server whose sessions outlive the years these tests simulate.
@@ -395,20 +396,74 @@ async fn an_account_covered_twice_is_told_which_subscription_to_keep(db: Db) {
     app.stop().await;
 }
 
-async fn a_late_worker_catches_up_one_term_at_a_time(db: Db) {
+async fn a_late_worker_catches_up_missed_terms_in_one_renewal(db: Db) {
     let Some(app) = spawn_for_years(db).await else {
         return;
     };
     let (account, token) = app.sign_up(&email()).await;
     let monthly = app.buy(&account, "deluxe-3-monthly").await;
     app.clock.advance(Duration::days(95));
-    assert_eq!(
-        tick(&app).await,
-        3,
-        "three missed terms, renewed back to back"
-    );
+    let before = app.last_event_seq().await;
+    assert_eq!(tick(&app).await, 1, "three missed terms, one renewal");
+    assert_eq!(app.last_event_seq().await, before + 1, "one event");
     let caught_up = app.get_subscription(&token, &monthly.name).await.unwrap();
+    let now = app.services.now().timestamp();
     assert!(caught_up.end_time.unwrap().seconds > monthly.end_time.unwrap().seconds + 80 * 86_400);
+    assert!(caught_up.start_time.unwrap().seconds <= now);
+    assert!(caught_up.end_time.unwrap().seconds > now);
     assert!(caught_up.days_left > 0);
+    assert_eq!(tick(&app).await, 0, "nothing more is due");
+    app.stop().await;
+}
+
+async fn a_carrier_term_that_ended_decades_ago_is_renewed_once_to_the_term_running_now(db: Db) {
+    let Some(app) = spawn_for_years(db).await else {
+        return;
+    };
+    let telco = app.partner("Telco").await;
+    let provisioned = app
+        .provision(&telco, "contract-1", "plans/deluxe-3-monthly")
+        .await
+        .subscription
+        .unwrap();
+    // 57 years without a worker pass: 684 monthly terms, which used to be as many
+    // RENEWED events delivered to the carrier's stream at once.
+    app.clock.advance(Duration::days(365 * 57));
+    let before = app.last_event_seq().await;
+    assert_eq!(tick(&app).await, 1);
+    assert_eq!(app.last_event_seq().await, before + 1, "one event");
+
+    let mut stream = pb::event_service_client::EventServiceClient::new(app.channel.clone())
+        .watch_events(admin(pb::WatchEventsRequest {
+            after_sequence: before,
+            ..Default::default()
+        }))
+        .await
+        .expect("the admin watches events")
+        .into_inner();
+    let event = tokio::time::timeout(WAIT, stream.message())
+        .await
+        .expect("the event arrives in time")
+        .expect("the stream does not fail")
+        .expect("the stream stays open")
+        .event
+        .unwrap();
+    assert_eq!(event.r#type, pb::EventType::SubscriptionRenewed as i32);
+    assert_eq!(event.subscription, provisioned.name);
+    let state = event.subscription_state.unwrap();
+    let now = app.services.now().timestamp();
+    let (start, end) = (
+        state.start_time.unwrap().seconds,
+        state.end_time.unwrap().seconds,
+    );
+    assert!(
+        start <= now && now < end,
+        "the term running now: {start}..{end}"
+    );
+    assert!(
+        (28..=31).contains(&((end - start) / 86_400)),
+        "one monthly term"
+    );
+    assert_eq!(status(&state), pb::SubscriptionStatus::Active);
     app.stop().await;
 }

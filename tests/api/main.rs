@@ -5,11 +5,13 @@
 
 mod accounts;
 mod carrier;
+mod control_characters;
 mod durability;
 mod events;
 mod hostile_input;
 mod isolation;
 mod lifecycle;
+mod malformed_requests;
 mod partner_isolation;
 mod races;
 mod read_model;
@@ -20,3 +22,4 @@ mod seats;
 mod stored_records;
 mod subscriptions;
 mod support;
+mod timestamps;

@@ -4,6 +4,7 @@
 
 use crate::{
     replicas::two_replicas,
+    seats::assert_told_removed_and_nothing_more,
     support::{Db, TestApp, TestPartner, admin, email, spawn_app},
 };
 use std::time::{Duration, Instant};
@@ -91,6 +92,10 @@ async fn a_device_removed_on_one_replica_learns_it_on_another_within_a_second() 
         !is_protected(&second, &device).await
     })
     .await;
+    // Both replicas then tell it that, and nothing of the subscription it was on.
+    for replica in [&first, &second] {
+        assert_told_removed_and_nothing_more(&replica.check_protection(&device).await);
+    }
     first.stop().await;
     second.stop().await;
 }

@@ -8,7 +8,7 @@ on_both_backends!(
     reactivating_a_device_returns_its_seat_without_taking_another,
     seat_requests_are_checked_field_by_field,
     a_device_asks_whether_it_is_protected_and_is_seen,
-    a_device_removed_remotely_is_told_it_is_not_protected,
+    a_device_removed_remotely_is_told_it_is_not_protected_and_nothing_more,
     seats_are_listed_page_by_page_and_freed_ones_on_request,
     a_device_can_sign_itself_out_but_no_other_device,
 );
@@ -199,7 +199,7 @@ async fn seat_requests_are_checked_field_by_field(db: Db) {
         ))
         .await
         .unwrap_err();
-    assert_eq!(oversized.code(), Code::OutOfRange, "{oversized:?}");
+    assert_error(&oversized, Code::InvalidArgument, "REQUEST_TOO_LARGE");
 
     let bad_seat_name = app
         .seats()
@@ -266,7 +266,7 @@ async fn a_device_asks_whether_it_is_protected_and_is_seen(db: Db) {
     app.stop().await;
 }
 
-async fn a_device_removed_remotely_is_told_it_is_not_protected(db: Db) {
+async fn a_device_removed_remotely_is_told_it_is_not_protected_and_nothing_more(db: Db) {
     let Some(app) = spawn_app(db).await else {
         return;
     };
@@ -290,8 +290,13 @@ async fn a_device_removed_remotely_is_told_it_is_not_protected(db: Db) {
     assert_eq!(removed.state, pb::SeatState::Deactivated as i32);
     assert!(removed.deactivate_time.is_some());
     let check = app.check_protection(&device.device_token).await;
-    assert!(!check.protected);
-    assert_eq!(check.seat.unwrap().state, pb::SeatState::Deactivated as i32);
+    assert_told_removed_and_nothing_more(&check);
+    // The token answers nothing else any more.
+    let subscription_read = app
+        .get_subscription(&device.device_token, &subscription.name)
+        .await
+        .unwrap_err();
+    assert_eq!(subscription_read.code(), Code::NotFound);
     assert_eq!(
         app.get_subscription(&token, &subscription.name)
             .await
@@ -413,4 +418,20 @@ async fn a_device_can_sign_itself_out_but_no_other_device(db: Db) {
         1
     );
     app.stop().await;
+}
+
+/// What a device whose seat was removed is told: that it is not protected, and why —
+/// not its subscription, plan, term or seat.
+#[track_caller]
+pub fn assert_told_removed_and_nothing_more(check: &pb::CheckProtectionResponse) {
+    let expected = pb::CheckProtectionResponse {
+        protected: false,
+        warnings: vec![pb::ProtectionWarning {
+            kind: pb::WarningKind::SeatRemoved as i32,
+            message: "This device was removed from your subscription.".to_owned(),
+            days: 0,
+        }],
+        ..Default::default()
+    };
+    assert_eq!(check, &expected);
 }

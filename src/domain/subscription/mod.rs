@@ -2,12 +2,15 @@
 //! changes it, each a method: term rules — renewal and term arithmetic, cancellation,
 //! suspension, claiming, transfer and the lifecycle's due transitions — in [`term`];
 //! plan changes with their downgrade policy in [`plan_change`]; the seat rules in
-//! [`seats`]. Each change records what happened as events on the caller's list, in the
+//! [`seats`]; how far from now a caller may date a term in [`window`]. Each change records what happened as events on the caller's list, in the
 //! subscription's state right after it.
 
 mod plan_change;
 mod seats;
 mod term;
+pub mod window;
+
+pub use window::TermWindow;
 
 use super::{
     clock::days_left,
@@ -139,9 +142,11 @@ pub struct NewSubscription {
 pub enum Renewal {
     /// By one term, from the current end (or from now once it has ended).
     OneTerm,
-    /// A new term right after the current one, even if that is still in the past (the
-    /// lifecycle worker catching up: each pass renews one term).
-    Contiguous,
+    /// The lifecycle worker's renewal: the next term of the series, each term starting
+    /// where the one before ended; when the worker comes late and that term is over too,
+    /// the series is followed up to the term that runs at the time of the renewal, in
+    /// one renewal however many terms were missed.
+    CatchUp,
     /// To a given end, later than the current one and than now.
     Until(DateTime<Utc>),
 }

@@ -159,7 +159,7 @@ impl Subscription {
         let status = require(self.status, Event::Renew, Reason::SubscriptionNotRenewable)?;
         let ended = self.term_end <= now;
         let (start, end) = match renewal {
-            Renewal::Contiguous => (self.term_end, term.after(self.term_end)),
+            Renewal::CatchUp => term_running_at(term, self.term_end, now),
             Renewal::OneTerm if ended => (now, term.after(now)),
             Renewal::OneTerm => (self.term_start, term.after(self.term_end)),
             Renewal::Until(end) if end > self.term_end && end > now => {
@@ -243,8 +243,9 @@ impl Subscription {
         due_event(self, now, grace)
     }
 
-    /// Applies the transition owed at `now`, if any: renews one contiguous term, or puts
-    /// the subscription in grace, expires or cancels it. Returns what it applied.
+    /// Applies the transition owed at `now`, if any: renews (up to the term running at
+    /// `now`, in one renewal however late), or puts the subscription in grace, expires or
+    /// cancels it. Returns what it applied.
     pub fn apply_due_transition(
         &mut self,
         now: DateTime<Utc>,
@@ -256,7 +257,7 @@ impl Subscription {
         };
         if event == Event::Renew {
             let term = self.plan()?.term;
-            self.renew(term, Renewal::Contiguous, now, events)?;
+            self.renew(term, Renewal::CatchUp, now, events)?;
             return Ok(Some(event));
         }
         self.status = require(self.status, event, Reason::Internal)?;
@@ -275,6 +276,25 @@ impl Subscription {
     fn end_term_at(&mut self, now: DateTime<Utc>) {
         self.term_end = self.term_end.min(now).max(self.term_start);
     }
+}
+
+/// The term after the one ending at `end`, or, if that is over by `now` too, the term of
+/// the same series (each starting where the one before ended) that runs at `now`.
+fn term_running_at(
+    term: Term,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let (mut start, mut end) = (end, term.after(end));
+    while end <= now {
+        let next = term.after(end);
+        if next <= end {
+            // The calendar's end: no later term exists.
+            break;
+        }
+        (start, end) = (end, next);
+    }
+    (start, end)
 }
 
 #[cfg(test)]
@@ -300,6 +320,36 @@ mod tests {
             .seats_to_free_for(small, DowngradePolicy::Reject, &[])
             .unwrap_err();
         assert_eq!(refused.reason(), Reason::SeatLimitBelowActiveSeats);
+    }
+
+    #[test]
+    fn a_long_overdue_renewal_catches_up_in_one_event_to_the_term_running_now() {
+        let mut s = subscription("deluxe-3-monthly", 0);
+        let first_end = s.term_end;
+        let now = first_end + Duration::days(365 * 57);
+        let mut events = Vec::new();
+        let applied = s
+            .apply_due_transition(now, Duration::days(14), &mut events)
+            .unwrap();
+        assert_eq!(applied, Some(Event::Renew));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, EventType::SubscriptionRenewed);
+        assert!(s.term_start <= now && now < s.term_end, "{s:?} at {now}");
+        assert_eq!(Term::Months(1).after(s.term_start), s.term_end);
+        assert_eq!(s.due_transition(now, Duration::days(14)), None);
+    }
+
+    #[test]
+    fn a_renewal_on_time_is_the_next_term() {
+        let mut s = subscription("deluxe-3-monthly", 0);
+        let end = s.term_end;
+        let mut events = Vec::new();
+        s.renew(Term::Months(1), Renewal::CatchUp, end, &mut events)
+            .unwrap();
+        assert_eq!(
+            (s.term_start, s.term_end),
+            (end, Term::Months(1).after(end))
+        );
     }
 
     #[test]
