@@ -1,12 +1,28 @@
-//! The administrative sub-commands of `tessera`: the same operations as the admin RPCs,
-//! run directly against the database.
+//! The operator's sub-commands of `tessera`: partners and product keys (the same
+//! operations as the admin RPCs), support look-ups, backups and the health probe, run
+//! directly against the database through the service layer.
+//!
+//! Every command but `serve` and `migrate` works on an existing database: run from the
+//! wrong directory, `sqlite:tessera.db` would otherwise create an empty one there.
+
+mod backup;
+mod health;
+mod keys;
+mod support;
+
+pub use backup::backup;
+pub use health::health;
+pub use keys::keys;
+pub use support::support;
 
 use crate::{
     api::names,
     app::open_services_now,
-    domain::{principal::Principal, redemption::ProductKeyKind},
+    domain::principal::Principal,
     error::{Error, Result},
-    settings::{KeyKindArg, KeysCommand, PartnerCommand, PartnerKeyCommand, Settings},
+    service::Services,
+    settings::{PartnerCommand, PartnerKeyCommand, Settings},
+    store::{Backend, sqlite},
 };
 use std::io::Write;
 
@@ -16,7 +32,7 @@ pub async fn partner(
     command: PartnerCommand,
     out: &mut impl Write,
 ) -> Result<()> {
-    let services = open_services_now(settings).await?;
+    let services = open_existing(settings).await?;
     match command {
         PartnerCommand::Create { name } => {
             let partner = services.create_partner(name.trim()).await?;
@@ -44,44 +60,45 @@ pub async fn partner(
     Ok(())
 }
 
-/// Runs `tessera keys …`.
-pub async fn keys(settings: &Settings, command: KeysCommand) -> Result<()> {
-    let services = open_services_now(settings).await?;
-    match command {
-        KeysCommand::Issue {
-            plan,
-            count,
-            kind,
-            batch,
-            out,
-        } => {
-            let kind = match kind {
-                KeyKindArg::New => ProductKeyKind::New,
-                KeyKindArg::Renewal => ProductKeyKind::Renewal,
-            };
-            let keys = services
-                .issue_product_keys(&plan, count, kind, &batch)
-                .await?;
-            let mut csv = String::from("product_key,plan,kind,batch\n");
-            for key in &keys {
-                csv.push_str(&format!(
-                    "{key},{plan},{},{}\n",
-                    kind.as_str(),
-                    batch.replace([',', '"', '\n'], " ")
-                ));
-            }
-            if out == "-" {
-                std::io::stdout().write_all(csv.as_bytes()).map_err(io)?;
-            } else {
-                std::fs::write(&out, csv).map_err(io)?;
-                eprintln!("{} keys written to {out}", keys.len());
-            }
-        }
-    }
-    services.store.close().await;
-    Ok(())
+/// The use cases over the database the settings name, which must exist (see
+/// [`require_existing_database`]).
+async fn open_existing(settings: &Settings) -> Result<Services> {
+    require_existing_database(&settings.database_url)?;
+    open_services_now(settings).await
 }
 
+/// Refuses an SQLite URL whose file does not exist, naming where it was looked for and
+/// how to point at the right one. PostgreSQL URLs and in-memory databases pass.
+pub fn require_existing_database(database_url: &str) -> Result<()> {
+    if Backend::of_url(database_url)? != Backend::Sqlite {
+        return Ok(());
+    }
+    let Some(path) = sqlite::database_file(database_url)? else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    let cwd = std::env::current_dir()
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    let looked_at = if path.is_absolute() {
+        path.display().to_string()
+    } else {
+        format!(
+            "{} (relative to the current directory, {cwd})",
+            path.display()
+        )
+    };
+    Err(Error::Internal(format!(
+        "there is no database at {looked_at}, which --database-url {database_url} names: \
+         run this command where the server's database is, or point at it with \
+         --database-url sqlite:/path/to/tessera.db (or TESSERA_DATABASE_URL); \
+         `tessera migrate` creates a new database"
+    )))
+}
+
+/// An error writing the command's output.
 fn io(error: std::io::Error) -> Error {
-    Error::Internal(format!("writing output: {error}"))
+    Error::Internal(format!("writing the output: {error}"))
 }
