@@ -17,7 +17,7 @@ use crate::{
     domain::{
         clock::{Clock, SystemClock},
         redemption::{CodeHasher, ThrottlePolicy},
-        secret::token_hash,
+        secret::{KeyFingerprint, KeyOrigin, token_hash},
     },
     error::{Error, Result},
     lifecycle::{
@@ -73,7 +73,7 @@ impl Application {
         let event_sequencer = services.store.event_sequencer().await?;
         let listener = TcpListener::bind(settings.listen)
             .await
-            .map_err(|e| Error::Internal(format!("binding {}: {e}", settings.listen)))?;
+            .map_err(|e| listen_error(settings.listen, e))?;
         let retention = (settings.housekeeping_interval_minutes > 0).then(|| Retention {
             interval: std::time::Duration::from_secs(
                 60 * u64::from(settings.housekeeping_interval_minutes),
@@ -274,10 +274,7 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
         settings.read_model_capacity,
     ));
     store.migrate().await?;
-    let secret = match &settings.secret_key {
-        Some(key) if !key.is_empty() => key.as_bytes().to_vec(),
-        _ => store.server_secret("code_hash_key").await?,
-    };
+    let secret = code_hash_key(&store, settings, clock.now()).await?;
     let policy = Policy {
         session_ttl: chrono::Duration::hours(i64::from(settings.session_ttl_hours)),
         partner_code_ttl: chrono::Duration::days(i64::from(settings.partner_code_ttl_days)),
@@ -288,7 +285,7 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
         },
         grace: chrono::Duration::days(i64::from(settings.grace_days)),
         warning_window: chrono::Duration::days(i64::from(settings.expiry_warning_days)),
-        admin_token_hash: settings.admin_token.as_deref().map(token_hash),
+        admin_token_hash: settings.load_admin_token()?.as_deref().map(token_hash),
     };
     Ok(Services {
         store,
@@ -300,14 +297,78 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
     })
 }
 
+/// The name of the key partner codes and product keys are hashed under, in
+/// `server_secrets` (when generated) and `key_fingerprints`.
+const CODE_HASH_KEY: &str = "code_hash_key";
+
+/// The key partner codes and product keys are hashed under: the one given at start-up,
+/// or else the one the database keeps (generated on first use). Refuses a key other than
+/// the one the database's codes are hashed under (see [`KeyFingerprint::admits`]); the
+/// first process records its key's fingerprint.
+async fn code_hash_key(
+    store: &Arc<dyn Store>,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>> {
+    let recorded = store.key_fingerprint(CODE_HASH_KEY).await?;
+    let configured = settings.load_secret_key()?;
+    if let (Some(recorded), None) = (&recorded, &configured) {
+        recorded.admits(None)?;
+    }
+    let (key, origin) = match configured {
+        Some(key) => (key, KeyOrigin::Configured),
+        None => (
+            store.server_secret(CODE_HASH_KEY).await?,
+            KeyOrigin::Generated,
+        ),
+    };
+    let given = KeyFingerprint::of(&key, origin, now);
+    let recorded = match recorded {
+        Some(recorded) => recorded,
+        None => store.record_key_fingerprint(CODE_HASH_KEY, &given).await?,
+    };
+    recorded.admits(Some(&given))?;
+    tracing::info!(
+        fingerprint = given.short(),
+        origin = origin.as_str(),
+        "partner codes and product keys are hashed under this secret key"
+    );
+    Ok(key)
+}
+
+/// What to tell the operator when the listening address cannot be bound.
+fn listen_error(address: SocketAddr, error: std::io::Error) -> Error {
+    use std::io::ErrorKind;
+    let advice = match error.kind() {
+        ErrorKind::AddrInUse => {
+            "another process listens there (another Tessera?): stop it, or choose another \
+             address with --listen or TESSERA_LISTEN"
+        }
+        ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges: choose a higher port with --listen or \
+             TESSERA_LISTEN, or grant the process CAP_NET_BIND_SERVICE"
+        }
+        ErrorKind::AddrNotAvailable => {
+            "this machine has no such address: use one of its own, 0.0.0.0 for all of them, \
+             or 127.0.0.1 (--listen or TESSERA_LISTEN)"
+        }
+        _ => "check --listen or TESSERA_LISTEN",
+    };
+    Error::Internal(format!("cannot listen on {address}: {error}; {advice}"))
+}
+
 /// [`open_services`] with the system clock (the command line).
 pub async fn open_services_now(settings: &Settings) -> Result<Services> {
     open_services(settings, Arc::new(SystemClock)).await
 }
 
 fn read_config_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::Internal(format!("reading {what} {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| {
+        Error::Internal(format!(
+            "cannot read {what} {}: {e}; check the path and that this user may read it",
+            path.display()
+        ))
+    })
 }
 
 /// The App Store verifier, when a bundle id is configured.
@@ -318,23 +379,29 @@ fn apple_verifier(settings: &Settings) -> Result<Option<AppleVerifier>> {
     let mut config = AppleConfig::with_apple_root(bundle_id, settings.apple_environment.clone());
     if let Some(path) = &settings.apple_root_certificate {
         let bytes = read_config_file("the App Store root certificate", path)?;
-        config.root_certificate_der = pem_or_der(&bytes)?;
+        config.root_certificate_der = certificate_der(&bytes).map_err(|problem| {
+            Error::Internal(format!(
+                "the App Store root certificate {} {problem}; give a PEM or DER X.509 \
+                 certificate (--apple-root-certificate), or leave it unset for Apple Root CA - G3",
+                path.display()
+            ))
+        })?;
     }
     Ok(Some(AppleVerifier::new(config)))
 }
 
-/// DER bytes from a DER or PEM certificate file.
-fn pem_or_der(bytes: &[u8]) -> Result<Vec<u8>> {
+/// DER bytes from a DER or PEM certificate file, checked to be a certificate; what is
+/// wrong with it otherwise.
+fn certificate_der(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     use crate::app_stores::pem::{PemError, decode};
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return Ok(bytes.to_vec());
+    let der = match std::str::from_utf8(bytes).map(|text| decode(text, "CERTIFICATE")) {
+        Ok(Ok(der)) => der,
+        Ok(Err(PemError::NoBlock)) | Err(_) => bytes.to_vec(),
+        Ok(Err(e)) => return Err(format!("is not valid PEM: {e}")),
     };
-    match decode(text, "CERTIFICATE") {
-        Ok(der) => Ok(der),
-        Err(PemError::NoBlock) => Ok(bytes.to_vec()),
-        Err(e) => Err(Error::Internal(format!(
-            "the App Store root certificate is not valid PEM: {e}"
-        ))),
+    match x509_parser::parse_x509_certificate(&der) {
+        Ok(_) => Ok(der),
+        Err(e) => Err(format!("is not a certificate: {e}")),
     }
 }
 

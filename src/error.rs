@@ -202,8 +202,8 @@ pub struct HeldSeat {
     pub display_name: String,
 }
 
-/// What can go wrong. Messages are safe to show to callers; internal causes are only
-/// logged.
+/// What can go wrong. `Display` tells an operator the whole cause; `api::status` decides
+/// what a caller sees, and sends internal causes to the log only.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A request field is invalid.
@@ -299,8 +299,11 @@ pub enum Error {
     /// The database failed or is unreachable.
     #[error("storage failure: {0}")]
     Storage(#[from] sqlx::Error),
-    /// Anything else that should not happen; the text says what, for the log.
-    #[error("internal error: {0}")]
+    /// Anything else: at start-up and on the command line, what went wrong and what to
+    /// do about it (a port in use, a file that cannot be read, a database from a newer
+    /// version), which `Display` shows the operator whole; in a call, something that
+    /// should not happen. Callers only ever see "internal error" (`api::status`).
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -396,6 +399,15 @@ mod tests {
                 "{reason} is not in the README's error table"
             );
         }
+    }
+
+    #[test]
+    fn an_internal_error_shows_the_operator_its_cause() {
+        let error = Error::Internal("cannot listen on 127.0.0.1:50051: in use".to_owned());
+        assert_eq!(
+            error.to_string(),
+            "cannot listen on 127.0.0.1:50051: in use"
+        );
     }
 
     #[test]

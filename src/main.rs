@@ -1,32 +1,63 @@
 use anyhow::Context as _;
 use clap::Parser;
+use std::process::ExitCode;
 use tessera::{
-    Application,
+    Application, cli,
     settings::{Cli, Command, LogFormat},
     store,
 };
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Runs the command; on failure prints the error with its causes on one line (what went
+/// wrong and what to do), without a backtrace, and exits with status 1.
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
+    let command = cli.command.unwrap_or(Command::Serve);
     // Kept until the end of `main`, so that the last lines are written.
-    let _log_writer = init_logging(settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    let _log_writer = init_logging(
+        settings.log_format,
+        matches!(command, Command::Serve | Command::Migrate),
+    );
+    let mut out = std::io::stdout();
+    match command {
         Command::Serve => {
             let app = Application::build(&settings)
                 .await
-                .context("starting the server")?;
+                .context("the server could not start")?;
             tracing::info!(address = %app.local_addr(), "tessera listening");
             app.run_until_stopped(shutdown_signal()).await?;
             tracing::info!("tessera stopped");
         }
-        Command::Partner(command) => {
-            tessera::cli::partner(&settings, command, &mut std::io::stdout()).await?;
+        Command::Partner(command) => cli::partner(&settings, command, &mut out).await?,
+        Command::Keys(command) => cli::keys(&settings, command, &mut out).await?,
+        Command::Support(args) => cli::support(&settings, args, &mut out).await?,
+        Command::Backup { to } => cli::backup(&settings, &to, &mut out).await?,
+        Command::Health {
+            endpoint,
+            service,
+            timeout_seconds,
+        } => {
+            let timeout = std::time::Duration::from_secs(timeout_seconds);
+            cli::health(&settings, endpoint, service, timeout, &mut out).await?;
         }
-        Command::Keys(command) => tessera::cli::keys(&settings, command).await?,
         Command::Migrate => {
             let store = store::connect(&settings.database_url).await?;
             store.migrate().await?;
@@ -37,19 +68,38 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs to standard output through a writer thread: every call is logged, and writing
-/// each line to the pipe from the request's own thread (taking stdout's lock) cost a
-/// large share of a cheap call. Not lossy: when the thread falls behind, callers wait
-/// rather than lines being dropped.
-fn init_logging(format: LogFormat) -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stdout());
+/// The server logs to standard output through a writer thread: every call is logged,
+/// and writing each line to the pipe from the request's own thread (taking stdout's
+/// lock) cost a large share of a cheap call. Not lossy: when the thread falls behind,
+/// callers wait rather than lines being dropped. The other commands print their answer
+/// on standard output (CSV, JSON), so they log warnings and errors only, to standard
+/// error.
+fn init_logging(format: LogFormat, serving: bool) -> WorkerGuard {
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let (writer, guard, terminal) = if serving {
+        let (writer, guard) = NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::stdout());
+        (
+            writer,
+            guard,
+            std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        )
+    } else {
+        let (writer, guard) = NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::stderr());
+        (
+            writer,
+            guard,
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        .with_ansi(terminal);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -1,8 +1,9 @@
 //! Configuration: flags with environment-variable fallbacks and defaults that run out of
 //! the box. Documented in the README's configuration table.
 
+use crate::error::{Error, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 /// The `tessera` command line.
 #[derive(Debug, Parser)]
@@ -33,6 +34,61 @@ pub enum Command {
     /// Manage retail product keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Look up accounts, subscriptions and partners for customer support (read-only).
+    Support(SupportArgs),
+    /// Copy the SQLite database into a new file, while the server runs (`VACUUM INTO`).
+    /// For PostgreSQL use pg_dump (see the README).
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Ask a running server whether it serves (grpc.health.v1): exits 0 when it does,
+    /// 1 otherwise. For container and orchestrator health checks.
+    Health {
+        /// The server to ask; by default this machine's `--listen` port.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The service to ask about; by default the server as a whole.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// How long to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout_seconds: u64,
+    },
+}
+
+/// `tessera support …`
+#[derive(Debug, Args)]
+pub struct SupportArgs {
+    /// Print JSON (one document) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to look up.
+    #[command(subcommand)]
+    pub command: SupportCommand,
+}
+
+/// What `tessera support` looks up.
+#[derive(Debug, Subcommand)]
+pub enum SupportCommand {
+    /// The account signed up with an e-mail address.
+    FindAccount {
+        /// The e-mail address.
+        email: String,
+    },
+    /// An account with its subscriptions and their devices.
+    Account {
+        /// `accounts/{id}` or the account's e-mail address.
+        account: String,
+    },
+    /// A subscription with its devices and everything that happened to it.
+    Subscription {
+        /// `subscriptions/{id}`.
+        subscription: String,
+    },
+    /// Every partner with its API keys (their prefixes; the keys themselves are never kept).
+    Partners,
 }
 
 /// `tessera partner …`
@@ -123,7 +179,8 @@ pub struct Settings {
         global = true
     )]
     pub database_url: String,
-    /// Token that grants admin access; admin calls are refused when unset.
+    /// Token that grants admin access; admin calls are refused when unset. Prefer
+    /// `--admin-token-file`: a flag's value shows in `ps`.
     #[arg(
         long,
         env = "TESSERA_ADMIN_TOKEN",
@@ -131,6 +188,10 @@ pub struct Settings {
         global = true
     )]
     pub admin_token: Option<String>,
+    /// File holding the admin token (surrounding whitespace ignored), instead of
+    /// `--admin-token`.
+    #[arg(long, env = "TESSERA_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<PathBuf>,
     /// Log format.
     #[arg(
         long,
@@ -149,8 +210,10 @@ pub struct Settings {
     )]
     pub session_ttl_hours: u32,
     /// Key for the keyed hashes of partner codes and product keys. When unset, a random
-    /// key is created and kept in the database (set it in production, so that a copy of
-    /// the database alone cannot test guesses).
+    /// key is created and kept in the database (set one from the first start in
+    /// production, so that a copy of the database alone cannot test guesses). The
+    /// database keeps the key's fingerprint and refuses another key. Prefer
+    /// `--secret-key-file`: a flag's value shows in `ps`.
     #[arg(
         long,
         env = "TESSERA_SECRET_KEY",
@@ -158,6 +221,10 @@ pub struct Settings {
         global = true
     )]
     pub secret_key: Option<String>,
+    /// File holding the secret key (surrounding whitespace ignored), instead of
+    /// `--secret-key`.
+    #[arg(long, env = "TESSERA_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
     /// How long a partner code works, in days.
     #[arg(
         long,
@@ -322,10 +389,143 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The admin token, from `--admin-token` or the file `--admin-token-file` names.
+    /// Errors: `Internal` when both are set, or the file cannot be read or is empty.
+    pub fn load_admin_token(&self) -> Result<Option<String>> {
+        secret(
+            "admin token",
+            ("--admin-token", "TESSERA_ADMIN_TOKEN"),
+            self.admin_token.as_deref(),
+            ("--admin-token-file", "TESSERA_ADMIN_TOKEN_FILE"),
+            self.admin_token_file.as_deref(),
+        )
+    }
+
+    /// The secret key, from `--secret-key` or the file `--secret-key-file` names.
+    /// Errors: `Internal` when both are set, or the file cannot be read or is empty.
+    pub fn load_secret_key(&self) -> Result<Option<Vec<u8>>> {
+        Ok(secret(
+            "secret key",
+            ("--secret-key", "TESSERA_SECRET_KEY"),
+            self.secret_key.as_deref(),
+            ("--secret-key-file", "TESSERA_SECRET_KEY_FILE"),
+            self.secret_key_file.as_deref(),
+        )?
+        .map(String::into_bytes))
+    }
+
     /// Settings for `database_url` with every other value at its default.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         let mut settings = Cli::parse_from(["tessera"]).settings;
         settings.database_url = database_url.into();
         settings
+    }
+}
+
+/// A secret given either as a value (`flag`) or as a file (`file_flag`), not both. An
+/// empty value counts as unset; a file's surrounding whitespace (its final newline) is
+/// not part of the secret, and an empty file is refused.
+fn secret(
+    what: &str,
+    (flag, variable): (&str, &str),
+    value: Option<&str>,
+    (file_flag, file_variable): (&str, &str),
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>> {
+    let value = value.filter(|value| !value.is_empty());
+    match (value, file) {
+        (Some(_), Some(_)) => Err(Error::Internal(format!(
+            "the {what} is given twice, by {flag} (or {variable}) and by {file_flag} (or \
+             {file_variable}): keep only {file_flag}"
+        ))),
+        (Some(value), None) => Ok(Some(value.to_owned())),
+        (None, None) => Ok(None),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Internal(format!(
+                    "cannot read the {what} file {} ({file_flag} or {file_variable}): {e}; \
+                     check the path and that this user may read it",
+                    path.display()
+                ))
+            })?;
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(Error::Internal(format!(
+                    "the {what} file {} ({file_flag} or {file_variable}) is empty",
+                    path.display()
+                )));
+            }
+            warn_if_others_may_read(what, path);
+            Ok(Some(text.to_owned()))
+        }
+    }
+}
+
+/// Logs a warning when a secret's file may be read by users other than its owner.
+fn warn_if_others_may_read(what: &str, path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path)
+            && metadata.permissions().mode() & 0o007 != 0
+        {
+            tracing::warn!(
+                file = %path.display(),
+                "every user of this machine may read the {what} file: chmod o-rwx it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (what, path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(contents: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("tessera-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_secret_from_a_file_loses_its_final_newline_only() {
+        let path = file("  token with inner spaces \n");
+        let mut settings = Settings::for_database("sqlite::memory:");
+        settings.admin_token_file = Some(path.clone());
+        assert_eq!(
+            settings.load_admin_token().unwrap().as_deref(),
+            Some("token with inner spaces")
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_secret_given_twice_or_from_an_empty_file_is_refused() {
+        let path = file("key\n");
+        let mut settings = Settings::for_database("sqlite::memory:");
+        settings.secret_key = Some("key".into());
+        settings.secret_key_file = Some(path.clone());
+        let twice = settings.load_secret_key().unwrap_err().to_string();
+        assert!(
+            twice.contains("given twice") && twice.contains("--secret-key-file"),
+            "{twice}"
+        );
+
+        std::fs::write(&path, "\n").unwrap();
+        settings.secret_key = None;
+        let empty = settings.load_secret_key().unwrap_err().to_string();
+        assert!(empty.contains("is empty"), "{empty}");
+        std::fs::remove_file(path).unwrap();
+
+        settings.secret_key_file = None;
+        assert_eq!(settings.load_secret_key().unwrap(), None);
+        settings.secret_key = Some(String::new());
+        assert_eq!(
+            settings.load_secret_key().unwrap(),
+            None,
+            "empty counts as unset"
+        );
     }
 }

@@ -161,6 +161,33 @@ mod tests {
     }
 
     #[test]
+    fn a_caller_sees_no_internal_cause() {
+        let cause = "reading /etc/tessera/secret-key: permission denied";
+        let status = Status::from(Error::Internal(cause.to_owned()));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        let details = status.get_error_details();
+        assert_eq!(details.error_info().unwrap().reason, "INTERNAL");
+        assert!(
+            !format!("{status:?}").contains("permission denied"),
+            "{status:?}"
+        );
+    }
+
+    #[test]
+    fn a_caller_sees_no_storage_cause() {
+        let status = Status::from(Error::Storage(sqlx::Error::Protocol(
+            "relation \"secret_table\" does not exist".to_owned(),
+        )));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        assert!(
+            !format!("{status:?}").contains("secret_table"),
+            "{status:?}"
+        );
+    }
+
+    #[test]
     fn ordinary_messages_are_sent_whole() {
         let status = Status::from(Error::invalid("email", "is not an email address"));
         assert!(status.message().contains("is not an email address"));

@@ -18,6 +18,7 @@ pub mod purchases;
 pub mod redemption;
 pub mod seats;
 pub mod subscriptions;
+pub mod support;
 
 use crate::{
     app_stores::{apple::AppleVerifier, google::PlayVerifier},

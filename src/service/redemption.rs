@@ -19,6 +19,20 @@ use uuid::Uuid;
 /// Most product keys issued in one batch.
 pub const MAX_KEYS_PER_BATCH: u32 = 10_000;
 
+/// A batch of product keys being issued, as [`Services::issue_product_keys_then`] hands
+/// it over before committing.
+#[derive(Debug)]
+pub struct IssuedBatch<'a> {
+    /// The keys, in grouped form.
+    pub keys: &'a [String],
+    /// The plan they sell (its code, such as `deluxe-3`).
+    pub plan_code: &'a str,
+    /// What they do.
+    pub kind: ProductKeyKind,
+    /// The batch label as stored.
+    pub batch_label: &'a str,
+}
+
 impl Services {
     /// The throttling subjects of a caller, with each one's failure limit.
     fn subjects(&self, account_id: Uuid, peer: Option<IpAddr>) -> Vec<(String, i64)> {
@@ -187,6 +201,24 @@ impl Services {
         kind: ProductKeyKind,
         batch_label: &str,
     ) -> Result<Vec<String>> {
+        self.issue_product_keys_then(plan_name, count, kind, batch_label, |_| Ok(()))
+            .await
+    }
+
+    /// [`Self::issue_product_keys`], handing the batch to `deliver` (which writes the
+    /// keys where they will be printed) after the keys are stored but before they are
+    /// committed: when `deliver` fails nothing is committed, so a key is never stored
+    /// without its plaintext having been kept. When the commit fails after `deliver`
+    /// succeeded, the keys it delivered are not valid and must be discarded.
+    /// Errors: those of [`Self::issue_product_keys`], and `deliver`'s.
+    pub async fn issue_product_keys_then(
+        &self,
+        plan_name: &str,
+        count: u32,
+        kind: ProductKeyKind,
+        batch_label: &str,
+        deliver: impl FnOnce(&IssuedBatch<'_>) -> Result<()>,
+    ) -> Result<Vec<String>> {
         let plan = plan::parse("plan", plan_name)?;
         if !(1..=MAX_KEYS_PER_BATCH).contains(&count) {
             return Err(Error::invalid("count", "must be between 1 and 10000"));
@@ -210,6 +242,12 @@ impl Services {
             })
             .collect();
         unit.tx.insert_product_keys(&stored).await?;
+        deliver(&IssuedBatch {
+            keys: &keys,
+            plan_code: plan.code,
+            kind,
+            batch_label: &label,
+        })?;
         unit.commit().await?;
         Ok(keys)
     }

@@ -28,6 +28,7 @@ use crate::{
         purchase::{StoreKind, StorePurchase},
         redemption::{PartnerCode, ProductKey, RedemptionCounter},
         seat::Seat,
+        secret::KeyFingerprint,
         subscription::{DueQuery, Subscription, SubscriptionQuery},
     },
     error::{Error, Result},
@@ -85,15 +86,75 @@ pub enum SqliteSync {
 /// [`connect`], with SQLite's commits waiting for the disk or not. Errors: `Internal`
 /// for [`SqliteSync::UnsafeOff`] on PostgreSQL, which it does not apply to.
 pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Arc<dyn Store>> {
-    Ok(match Backend::of_url(url)? {
-        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect_with(url, sync).await?),
+    let opened: Result<Arc<dyn Store>> = match Backend::of_url(url)? {
+        Backend::Sqlite => sqlite::SqliteStore::connect_with(url, sync)
+            .await
+            .map(|store| Arc::new(store) as _),
         Backend::Postgres if sync == SqliteSync::UnsafeOff => {
             return Err(Error::Internal(
                 "--unsafe-sqlite-synchronous-off applies to SQLite only, not to PostgreSQL"
                     .to_owned(),
             ));
         }
-        Backend::Postgres => Arc::new(postgres::PgStore::connect(url).await?),
+        Backend::Postgres => postgres::PgStore::connect(url)
+            .await
+            .map(|store| Arc::new(store) as _),
+    };
+    opened.map_err(|error| match error {
+        Error::Storage(cause) => Error::Internal(format!(
+            "cannot open the database {}: {cause}; check --database-url or \
+             TESSERA_DATABASE_URL (and that the database server is up, or that the \
+             SQLite file's directory exists and is writable)",
+            redacted(url)
+        )),
+        other => other,
+    })
+}
+
+/// `url` without its password, for messages.
+pub fn redacted(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => {
+            let user_info = &url[scheme_end..scheme_end + at];
+            match user_info.find(':') {
+                Some(colon) => format!(
+                    "{}:***{}",
+                    &url[..scheme_end + colon],
+                    &url[scheme_end + at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// What to tell the operator when migrations fail, above all when the database was
+/// migrated by a newer Tessera: migrations only go forward, so an older binary cannot
+/// run on it.
+pub(crate) fn migration_error(database: &str, error: sqlx::migrate::MigrateError) -> Error {
+    use sqlx::migrate::MigrateError;
+    Error::Internal(match error {
+        MigrateError::VersionMissing(version) => format!(
+            "this {database} database was migrated by a newer Tessera (migration {version}, \
+             which this version does not have); run that version or a newer one, or restore \
+             a backup taken before the upgrade: migrations only go forward"
+        ),
+        MigrateError::VersionMismatch(version) => format!(
+            "migration {version} of this {database} database differs from this version's: it \
+             was migrated by another build of Tessera; run that build, or restore a backup"
+        ),
+        MigrateError::Dirty(version) => format!(
+            "migration {version} of this {database} database was left half-applied; restore \
+             a backup taken before it"
+        ),
+        other => format!("migrating the {database} database: {other}"),
     })
 }
 
@@ -150,6 +211,17 @@ pub trait Store:
     /// The server secret `name`, created at random on first use. Replicas sharing a
     /// database agree on it: the first writer wins.
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>>;
+
+    /// The fingerprint recorded for the key `name`, if any.
+    async fn key_fingerprint(&self, name: &str) -> Result<Option<KeyFingerprint>>;
+
+    /// Records `fingerprint` for the key `name` unless one is recorded already, and
+    /// returns the one on record: replicas starting at once agree, the first writer wins.
+    async fn record_key_fingerprint(
+        &self,
+        name: &str,
+        fingerprint: &KeyFingerprint,
+    ) -> Result<KeyFingerprint>;
 
     /// Woken after every commit of this process that wrote events, and on notice of
     /// another replica's such commit.
@@ -378,6 +450,10 @@ pub trait PartnerStore {
     /// The key `key_id` of partner `partner_id`, if it exists.
     async fn partner_key(&self, partner_id: Uuid, key_id: Uuid) -> Result<Option<PartnerKey>>;
 
+    /// Every key of partner `partner_id`, revoked ones too, oldest first (then by id);
+    /// none for an unknown partner.
+    async fn partner_keys(&self, partner_id: Uuid) -> Result<Vec<PartnerKey>>;
+
     /// Sets a key's revocation time unless it is revoked already.
     async fn revoke_partner_key(
         &self,
@@ -530,4 +606,22 @@ pub trait IdempotencyTx {
         response: &str,
         now: DateTime<Utc>,
     ) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        assert_eq!(
+            redacted("postgres://tessera:s3cret@db.internal:5432/tessera?sslmode=require"),
+            "postgres://tessera:***@db.internal:5432/tessera?sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgres://tessera@db/tessera"),
+            "postgres://tessera@db/tessera"
+        );
+        assert_eq!(redacted("sqlite:tessera.db"), "sqlite:tessera.db");
+    }
 }

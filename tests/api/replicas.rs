@@ -10,7 +10,8 @@ use tessera_client::{
 };
 use tokio::time::timeout;
 
-/// Two servers on one fresh PostgreSQL database, or `None` without `TEST_DATABASE_URL`.
+/// Two servers on one fresh PostgreSQL database (always `Some`; tests using it are
+/// ignored without `TEST_DATABASE_URL`).
 pub async fn two_replicas() -> Option<(TestApp, TestApp)> {
     two_replicas_with(|_| {}).await
 }
@@ -38,6 +39,7 @@ fn pick(replicas: &(TestApp, TestApp), i: usize) -> &TestApp {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn devices_racing_through_two_replicas_never_exceed_the_seat_limit() {
     let Some(replicas) = two_replicas().await else {
         return;
@@ -72,6 +74,7 @@ async fn devices_racing_through_two_replicas_never_exceed_the_seat_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn one_request_id_retried_through_two_replicas_makes_one_change() {
     let Some(replicas) = two_replicas().await else {
         return;
@@ -124,6 +127,7 @@ async fn one_request_id_retried_through_two_replicas_makes_one_change() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn two_replicas_running_the_worker_at_once_never_apply_a_transition_twice() {
     let Some(replicas) = two_replicas().await else {
         return;
@@ -159,6 +163,7 @@ async fn two_replicas_running_the_worker_at_once_never_apply_a_transition_twice(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn a_commit_on_one_replica_wakes_the_watchers_of_another_at_once() {
     // Watchers poll only hourly here: the commit notice alone has to bring the news.
     let Some(replicas) =

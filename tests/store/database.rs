@@ -6,6 +6,7 @@ use crate::fixtures::*;
 crate::store_tests!(
     migrating_again_changes_nothing;
     url:
+    the_first_key_fingerprint_recorded_stays_and_every_handle_agrees_on_it,
     a_server_secret_is_created_once_and_every_handle_on_the_database_agrees_on_it,
     another_handles_commit_wakes_this_ones_watchers_on_postgres,
 );
@@ -17,6 +18,38 @@ async fn migrating_again_changes_nothing(store: Arc<dyn Store>) {
         .await
         .expect("migrating a migrated database");
     assert_eq!(store.account(Scope::All, ann.id).await.unwrap(), ann);
+}
+
+async fn the_first_key_fingerprint_recorded_stays_and_every_handle_agrees_on_it(
+    store: Arc<dyn Store>,
+    url: String,
+) {
+    assert_eq!(store.key_fingerprint("code_hash_key").await.unwrap(), None);
+    let first = KeyFingerprint::of(b"first key", KeyOrigin::Configured, at(1));
+    let second = KeyFingerprint::of(b"second key", KeyOrigin::Generated, at(2));
+    let replica = tessera::store::connect(&url).await.unwrap();
+    // Two handles recording at once agree on one.
+    let (a, b) = tokio::join!(
+        store.record_key_fingerprint("code_hash_key", &first),
+        replica.record_key_fingerprint("code_hash_key", &second),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b, "two handles recorded different fingerprints");
+    assert!(a == first || a == second, "{a:?}");
+    // Recording again changes nothing.
+    assert_eq!(
+        store
+            .record_key_fingerprint("code_hash_key", &second)
+            .await
+            .unwrap(),
+        a
+    );
+    assert_eq!(
+        store.key_fingerprint("code_hash_key").await.unwrap(),
+        Some(a)
+    );
+    assert_eq!(store.key_fingerprint("another key").await.unwrap(), None);
+    replica.close().await;
 }
 
 async fn a_server_secret_is_created_once_and_every_handle_on_the_database_agrees_on_it(

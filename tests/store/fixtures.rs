@@ -16,6 +16,7 @@ pub use tessera::{
         purchase::{StoreKind, StorePurchase},
         redemption::{PartnerCode, ProductKey, ProductKeyKind, RedemptionCounter},
         seat::{Platform, Seat},
+        secret::{KeyFingerprint, KeyOrigin},
         subscription::{Channel, DueQuery, Status, Subscription, SubscriptionQuery},
     },
     error::{Error, Reason, Resource, Result},

@@ -6,7 +6,7 @@
 //! the module lists its tests in [`store_tests!`], which instantiates each one for
 //! `sqlite` (a fresh file in the temporary directory), `postgres` (a fresh database on
 //! the server `TEST_DATABASE_URL` names, dropped afterwards; without the variable the
-//! PostgreSQL variant prints a note and returns) and `read_model` (SQLite behind the
+//! PostgreSQL variants are ignored, see `build.rs`) and `read_model` (SQLite behind the
 //! read model the server puts in front of every backend). Every test gets a freshly migrated
 //! database of its own, opened with `tessera::store::connect`, so `cargo test --test
 //! store postgres::` or `… sqlite::` runs one backend, and a test forgotten in the list
@@ -46,20 +46,28 @@ use test_db::TestDb;
 /// take the database URL too, `async fn name(store: Arc<dyn Store>, url: String)`.
 macro_rules! store_tests {
     ($($name:ident),* $(,)? $(; url: $($with_url:ident),+ $(,)?)?) => {
-        $crate::store_tests!(@backend sqlite, on_sqlite; $($name),*; $($($with_url),+)?);
-        $crate::store_tests!(@backend postgres, on_postgres; $($name),*; $($($with_url),+)?);
-        $crate::store_tests!(@backend read_model, on_read_model; $($name),*; $($($with_url),+)?);
+        // `cfg_attr(any(), …)` applies nothing: only PostgreSQL's tests can be ignored.
+        $crate::store_tests!(@backend sqlite, on_sqlite, [cfg_attr(any(), ignore)];
+            $($name),*; $($($with_url),+)?);
+        $crate::store_tests!(@backend postgres, on_postgres,
+            [cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")];
+            $($name),*; $($($with_url),+)?);
+        $crate::store_tests!(@backend read_model, on_read_model, [cfg_attr(any(), ignore)];
+            $($name),*; $($($with_url),+)?);
     };
-    (@backend $backend:ident, $runner:ident; $($name:ident),*; $($with_url:ident),*) => {
+    (@backend $backend:ident, $runner:ident, [$attr:meta];
+        $($name:ident),*; $($with_url:ident),*) => {
         mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$attr]
                 async fn $name() {
                     $crate::$runner(|store, _url| super::$name(store)).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$attr]
                 async fn $with_url() {
                     $crate::$runner(super::$with_url).await;
                 }
@@ -89,17 +97,20 @@ where
     run(TestDb::sqlite(), Backend::Sqlite, cached, test).await;
 }
 
-/// Runs `test` on a fresh, migrated PostgreSQL database, or prints a note and returns
-/// when `TEST_DATABASE_URL` is unset.
+/// Runs `test` on a fresh, migrated PostgreSQL database on the server
+/// `TEST_DATABASE_URL` names (without it the `postgres` tests are ignored).
 pub async fn on_postgres<F, Fut>(test: F)
 where
     F: FnOnce(Arc<dyn Store>, String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
-    run(db, Backend::Postgres, |store| store, test).await;
+    run(
+        TestDb::postgres().await,
+        Backend::Postgres,
+        |store| store,
+        test,
+    )
+    .await;
 }
 
 async fn run<F, Fut>(

@@ -10,6 +10,7 @@ crate::store_tests!(
     a_partner_key_reads_back_only_under_its_partner,
     revoking_a_key_sets_its_revocation_time_once,
     a_key_is_found_by_its_hash_even_when_revoked_or_its_partner_disabled,
+    a_partners_keys_are_listed_oldest_first_revoked_ones_too,
 );
 
 async fn a_partner_reads_back_by_id_and_by_name(store: Arc<dyn Store>) {
@@ -214,4 +215,30 @@ async fn a_key_is_found_by_its_hash_even_when_revoked_or_its_partner_disabled(
         store.partner_key_by_hash("hash-unknown").await.unwrap(),
         None
     );
+}
+
+async fn a_partners_keys_are_listed_oldest_first_revoked_ones_too(store: Arc<dyn Store>) {
+    let telekom = create_partner(&store, "Telekom").await;
+    let vodafone = create_partner(&store, "Vodafone").await;
+    let second = PartnerKey::new(telekom.id, "tsp_second", at(2));
+    let first = PartnerKey::new(telekom.id, "tsp_first", at(1));
+    let other = PartnerKey::new(vodafone.id, "tsp_other", at(1));
+    for (key, hash) in [(&second, "hash-2"), (&first, "hash-1"), (&other, "hash-3")] {
+        store.create_partner_key(key, hash).await.unwrap();
+    }
+    store
+        .revoke_partner_key(telekom.id, first.id, at(3))
+        .await
+        .unwrap();
+    let revoked = PartnerKey {
+        revoked_at: Some(at(3)),
+        ..first
+    };
+
+    assert_eq!(
+        store.partner_keys(telekom.id).await.unwrap(),
+        vec![revoked, second]
+    );
+    assert_eq!(store.partner_keys(vodafone.id).await.unwrap(), vec![other]);
+    assert_eq!(store.partner_keys(Uuid::new_v4()).await.unwrap(), vec![]);
 }

@@ -1,5 +1,6 @@
 //! Scratch databases for tests, removed when dropped: an SQLite file in the temporary
-//! directory, or a PostgreSQL database made on the server `TEST_DATABASE_URL` names. The
+//! directory, or a PostgreSQL database made on the server `TEST_DATABASE_URL` names
+//! (without it PostgreSQL tests are ignored, see `build.rs`, and this panics). The
 //! integration suite (`tests/api`) and the store properties (`tests/properties`) both
 //! include it, as `#[path = "…/support/test_db.rs"] mod test_db;`.
 
@@ -20,10 +21,12 @@ impl TestDb {
         Self::Sqlite(SqliteFile::new("test"))
     }
 
-    /// A fresh PostgreSQL database, or `None` (after a note) when `TEST_DATABASE_URL` is
-    /// unset.
-    pub async fn postgres() -> Option<Self> {
-        PgDatabase::from_env().await.map(Self::Postgres)
+    /// A fresh PostgreSQL database on the server `TEST_DATABASE_URL` names. Panics when
+    /// it is unset: PostgreSQL tests are marked
+    /// `#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]`, so
+    /// they only run where it is set (see `build.rs`).
+    pub async fn postgres() -> Self {
+        Self::Postgres(PgDatabase::from_env().await)
     }
 
     pub fn url(&self) -> String {
@@ -66,14 +69,10 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// A new database on the server `TEST_DATABASE_URL` names, or `None` when it is
-    /// unset: the PostgreSQL variant of a test then prints a note and does nothing.
-    pub async fn from_env() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("TEST_DATABASE_URL is unset: PostgreSQL variant not run");
-            return None;
-        };
-        Some(Self::create(admin_url).await)
+    /// A new database on the server `TEST_DATABASE_URL` names. Panics when it is unset
+    /// (a PostgreSQL test that runs without it was not marked ignored).
+    pub async fn from_env() -> Self {
+        Self::create(admin_url()).await
     }
 
     /// A new database on the server of `admin_url`, which must be reachable.
@@ -95,6 +94,16 @@ impl PgDatabase {
             url,
         }
     }
+}
+
+/// `TEST_DATABASE_URL`; panics when it is unset.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "TEST_DATABASE_URL is unset: this PostgreSQL test should be marked \
+             #[cfg_attr(not(postgres_tests), ignore = \"TEST_DATABASE_URL is unset\")]"
+        )
+    })
 }
 
 /// `admin_url` with its database replaced by `name`.

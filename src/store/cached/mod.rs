@@ -25,7 +25,7 @@ use self::{
     unit::CachedUnit,
 };
 use super::{Backend, CommitListener, Store, UnitOfWork, WriteContext};
-use crate::error::Result;
+use crate::{domain::secret::KeyFingerprint, error::Result};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -93,6 +93,18 @@ impl Store for CachedStore {
 
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>> {
         self.inner.server_secret(name).await
+    }
+
+    async fn key_fingerprint(&self, name: &str) -> Result<Option<KeyFingerprint>> {
+        self.inner.key_fingerprint(name).await
+    }
+
+    async fn record_key_fingerprint(
+        &self,
+        name: &str,
+        fingerprint: &KeyFingerprint,
+    ) -> Result<KeyFingerprint> {
+        self.inner.record_key_fingerprint(name, fingerprint).await
     }
 
     fn commits(&self) -> Arc<Notify> {

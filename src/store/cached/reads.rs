@@ -274,6 +274,10 @@ impl PartnerStore for CachedStore {
         self.inner.create_partner_key(key, key_hash).await
     }
 
+    async fn partner_keys(&self, partner_id: Uuid) -> Result<Vec<PartnerKey>> {
+        self.inner.partner_keys(partner_id).await
+    }
+
     async fn partner_key(&self, partner_id: Uuid, key_id: Uuid) -> Result<Option<PartnerKey>> {
         self.inner.partner_key(partner_id, key_id).await
     }

@@ -31,7 +31,7 @@ use crate::{
         clock::{from_micros, to_micros},
         event::NewEvent,
         principal::Scope,
-        secret::random_bytes,
+        secret::{KeyFingerprint, KeyOrigin, random_bytes},
     },
     error::{Error, Result},
 };
@@ -123,7 +123,7 @@ impl Store for PgStore {
         MIGRATIONS
             .run(&self.pool)
             .await
-            .map_err(|e| Error::Internal(format!("migrating the PostgreSQL database: {e}")))
+            .map_err(|e| super::migration_error("PostgreSQL", e))
     }
 
     async fn close(&self) {
@@ -151,6 +151,43 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(value.into_bytes())
+    }
+
+    async fn key_fingerprint(&self, name: &str) -> Result<Option<KeyFingerprint>> {
+        let row: Option<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT fingerprint, origin, recorded_at FROM key_fingerprints WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(fingerprint, origin, recorded_at)| {
+            Ok(KeyFingerprint {
+                fingerprint,
+                origin: super::rows::stored("key_fingerprints.origin", &origin, KeyOrigin::parse)?,
+                recorded_at,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_key_fingerprint(
+        &self,
+        name: &str,
+        fingerprint: &KeyFingerprint,
+    ) -> Result<KeyFingerprint> {
+        sqlx::query(
+            "INSERT INTO key_fingerprints (name, fingerprint, origin, recorded_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&fingerprint.fingerprint)
+        .bind(fingerprint.origin.as_str())
+        .bind(fingerprint.recorded_at)
+        .execute(&self.pool)
+        .await?;
+        self.key_fingerprint(name).await?.ok_or_else(|| {
+            Error::Internal(format!("the fingerprint of key {name} was not recorded"))
+        })
     }
 
     fn commits(&self) -> Arc<Notify> {

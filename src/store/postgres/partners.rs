@@ -114,6 +114,17 @@ impl PartnerStore for PgStore {
         Ok(())
     }
 
+    async fn partner_keys(&self, partner_id: Uuid) -> Result<Vec<PartnerKey>> {
+        let rows: Vec<PartnerKeyRow> = sqlx::query_as(
+            "SELECT id, partner_id, prefix, created_at, revoked_at FROM partner_keys \
+             WHERE partner_id = $1 ORDER BY created_at, id",
+        )
+        .bind(partner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(PartnerKey::from).collect())
+    }
+
     async fn partner_key(&self, partner_id: Uuid, key_id: Uuid) -> Result<Option<PartnerKey>> {
         let row: Option<PartnerKeyRow> = sqlx::query_as(
             "SELECT id, partner_id, prefix, created_at, revoked_at FROM partner_keys \

@@ -26,7 +26,12 @@ use super::{
     records,
 };
 use crate::{
-    domain::{clock::to_micros, event::NewEvent, idempotency::hex, secret::random_bytes},
+    domain::{
+        clock::{from_micros, to_micros},
+        event::NewEvent,
+        idempotency::hex,
+        secret::{KeyFingerprint, KeyOrigin, random_bytes},
+    },
     error::{Error, Result},
 };
 use async_trait::async_trait;
@@ -110,6 +115,60 @@ impl SqliteStore {
     }
 }
 
+/// The file an `sqlite:` URL names; `None` for an in-memory database.
+/// Errors: `Internal` for a URL sqlx cannot read.
+pub fn database_file(url: &str) -> Result<Option<std::path::PathBuf>> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| Error::Internal(format!("the database URL {url} is not valid: {e}")))?;
+    Ok(Some(options.get_filename().to_path_buf()))
+}
+
+/// Copies the database `url` names into the new file `to`, consistently, while other
+/// connections (a running server) read and write it: `VACUUM INTO` on a read-only
+/// connection. `to` is created readable by its owner only, and must not exist.
+/// Errors: `Internal` naming the cause: no such database, `to` exists or cannot be
+/// written.
+pub async fn backup(url: &str, to: &std::path::Path) -> Result<u64> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(to).map_err(|e| {
+        Error::Internal(match e.kind() {
+            std::io::ErrorKind::AlreadyExists => format!(
+                "{} exists already, and a backup never overwrites a file: choose another --to",
+                to.display()
+            ),
+            _ => format!("cannot create {}: {e}", to.display()),
+        })
+    })?;
+    let copied = async {
+        let options = SqliteConnectOptions::from_str(url)?
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+        // SQLite writes into the empty file created above, keeping its mode.
+        sqlx::query("VACUUM INTO ?")
+            .bind(to.to_string_lossy().into_owned())
+            .execute(&mut conn)
+            .await?;
+        sqlx::Connection::close(conn).await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(to);
+        return Err(Error::Internal(format!(
+            "backing up {url} into {}: {e}",
+            to.display()
+        )));
+    }
+    Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
+}
+
 /// `sqlite:path` with `mode=rwc`, so that a missing file is created.
 fn url_with_create(url: &str) -> String {
     if url.contains("mode=") || url.contains(":memory:") {
@@ -132,7 +191,7 @@ impl Store for SqliteStore {
         MIGRATIONS
             .run(&self.pool)
             .await
-            .map_err(|e| Error::Internal(format!("migrating the SQLite database: {e}")))
+            .map_err(|e| super::migration_error("SQLite", e))
     }
 
     async fn close(&self) {
@@ -168,6 +227,46 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(value.into_bytes())
+    }
+
+    async fn key_fingerprint(&self, name: &str) -> Result<Option<KeyFingerprint>> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT fingerprint, origin, recorded_at FROM key_fingerprints WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(fingerprint, origin, recorded_at)| {
+            Ok(KeyFingerprint {
+                fingerprint,
+                origin: super::rows::stored("key_fingerprints.origin", &origin, KeyOrigin::parse)?,
+                recorded_at: from_micros(recorded_at),
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_key_fingerprint(
+        &self,
+        name: &str,
+        fingerprint: &KeyFingerprint,
+    ) -> Result<KeyFingerprint> {
+        {
+            let _turn = self.write_turn().await;
+            sqlx::query(
+                "INSERT INTO key_fingerprints (name, fingerprint, origin, recorded_at) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(&fingerprint.fingerprint)
+            .bind(fingerprint.origin.as_str())
+            .bind(to_micros(fingerprint.recorded_at))
+            .execute(&self.pool)
+            .await?;
+        }
+        self.key_fingerprint(name).await?.ok_or_else(|| {
+            Error::Internal(format!("the fingerprint of key {name} was not recorded"))
+        })
     }
 
     fn commits(&self) -> Arc<Notify> {

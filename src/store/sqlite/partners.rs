@@ -115,6 +115,17 @@ impl PartnerStore for SqliteStore {
         Ok(())
     }
 
+    async fn partner_keys(&self, partner_id: Uuid) -> Result<Vec<PartnerKey>> {
+        let rows: Vec<PartnerKeyRow> = sqlx::query_as(
+            "SELECT id, partner_id, prefix, created_at, revoked_at FROM partner_keys \
+             WHERE partner_id = ? ORDER BY created_at, id",
+        )
+        .bind(partner_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(PartnerKey::try_from).collect()
+    }
+
     async fn partner_key(&self, partner_id: Uuid, key_id: Uuid) -> Result<Option<PartnerKey>> {
         let row: Option<PartnerKeyRow> = sqlx::query_as(
             "SELECT id, partner_id, prefix, created_at, revoked_at FROM partner_keys \

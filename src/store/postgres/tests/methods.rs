@@ -83,10 +83,9 @@ async fn insert(store: &impl Store, subscriptions: &[&Subscription]) {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn accounts_sessions_and_links() {
-    let Some((db, store)) = TestDb::store("accounts").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("accounts").await;
     let telekom = partner("Telekom");
     store.create_partner(&telekom).await.unwrap();
     let mut ada = account("ada@example.com");
@@ -165,10 +164,9 @@ async fn accounts_sessions_and_links() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn subscriptions_are_read_through_scopes_and_paged_by_creation() {
-    let Some((db, store)) = TestDb::store("subscriptions").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("subscriptions").await;
     let (ada, bob) = (account("ada@example.com"), account("bob@example.com"));
     store.create_account(&ada, "x").await.unwrap();
     store.create_account(&bob, "x").await.unwrap();
@@ -380,10 +378,9 @@ async fn subscriptions_are_read_through_scopes_and_paged_by_creation() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn claim_due_selects_exactly_what_the_domain_owes_a_transition() {
-    let Some((db, store)) = TestDb::store("due").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("due").await;
     let ada = account("ada@example.com");
     store.create_account(&ada, "x").await.unwrap();
     let grace = Duration::days(14);
@@ -430,10 +427,9 @@ async fn claim_due_selects_exactly_what_the_domain_owes_a_transition() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn seats_tokens_and_their_scopes() {
-    let Some((db, store)) = TestDb::store("seats").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("seats").await;
     let (ada, bob) = (account("ada@example.com"), account("bob@example.com"));
     store.create_account(&ada, "x").await.unwrap();
     store.create_account(&bob, "x").await.unwrap();
@@ -567,10 +563,9 @@ async fn seats_tokens_and_their_scopes() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn partners_and_their_keys() {
-    let Some((db, store)) = TestDb::store("partners").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("partners").await;
     let names = ["Vodafone", "Telekom", "Orange", "Swisscom"];
     let partners: Vec<Partner> = names.iter().map(|name| partner(name)).collect();
     for p in &partners {
@@ -661,10 +656,9 @@ async fn partners_and_their_keys() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn codes_keys_and_counters() {
-    let Some((db, store)) = TestDb::store("codes").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("codes").await;
     let ada = account("ada@example.com");
     store.create_account(&ada, "x").await.unwrap();
     let s = subscription("deluxe-3", Channel::Carrier, None, None, now());
@@ -763,10 +757,9 @@ async fn codes_keys_and_counters() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn store_purchases_are_filed_and_refiled() {
-    let Some((db, store)) = TestDb::store("purchases").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("purchases").await;
     let ada = account("ada@example.com");
     store.create_account(&ada, "x").await.unwrap();
     let s = subscription("deluxe-3", Channel::PlayStore, Some(ada.id), None, now());
@@ -829,10 +822,9 @@ async fn store_purchases_are_filed_and_refiled() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn the_outbox_numbers_events_at_commit_and_filters_by_scope() {
-    let Some((db, store)) = TestDb::store("outbox").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("outbox").await;
     let ada = account("ada@example.com");
     store.create_account(&ada, "x").await.unwrap();
     let telekom = partner("Telekom");
@@ -928,10 +920,9 @@ async fn the_outbox_numbers_events_at_commit_and_filters_by_scope() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is unset")]
 async fn request_ids_and_server_secrets() {
-    let Some((db, store)) = TestDb::store("idempotency").await else {
-        return;
-    };
+    let (db, store) = TestDb::store("idempotency").await;
     let key = IdempotencyKey::new("admin".into(), "req-1", "Create", b"body").unwrap();
     let mut unit = store.begin(system(now())).await.unwrap();
     assert_eq!(unit.stored_request(&key).await.unwrap(), None);

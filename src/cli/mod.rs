@@ -1,0 +1,105 @@
+//! The operator's sub-commands of `tessera`: partners and product keys (the same
+//! operations as the admin RPCs), support look-ups, backups and the health probe, run
+//! directly against the database through the service layer.
+//!
+//! Every command but `serve` and `migrate` works on an existing database: run from the
+//! wrong directory, `sqlite:tessera.db` would otherwise create an empty one there.
+
+mod backup;
+mod health;
+mod keys;
+mod support;
+
+pub use backup::backup;
+pub use health::health;
+pub use keys::keys;
+pub use support::support;
+
+use crate::{
+    api::names,
+    app::open_services_now,
+    domain::{account::parse_display_name, principal::Principal},
+    error::{Error, Result},
+    service::Services,
+    settings::{PartnerCommand, PartnerKeyCommand, Settings},
+    store::{Backend, sqlite},
+};
+use std::io::Write;
+
+/// Runs `tessera partner …`, writing what the operator needs to `out`.
+pub async fn partner(
+    settings: &Settings,
+    command: PartnerCommand,
+    out: &mut impl Write,
+) -> Result<()> {
+    let services = open_existing(settings).await?;
+    match command {
+        PartnerCommand::Create { name } => {
+            let name = parse_display_name("name", &name, true)?;
+            let partner = services.create_partner(&name).await?;
+            writeln!(out, "partners/{}\t{}", partner.id, partner.display_name).map_err(io)?;
+        }
+        PartnerCommand::Key(PartnerKeyCommand::Create { partner }) => {
+            let named = if partner.starts_with("partners/") {
+                Ok(names::partner("partner", &partner, Principal::Admin)?)
+            } else {
+                Err(partner.as_str())
+            };
+            let id = services.partner_named(named).await?.id;
+            let (key, api_key) = services.create_partner_key(id).await?;
+            writeln!(out, "partners/{}/keys/{}", key.partner_id, key.id).map_err(io)?;
+            writeln!(out, "{api_key}").map_err(io)?;
+        }
+        PartnerCommand::Key(PartnerKeyCommand::Revoke { key }) => {
+            let (partner, key) = names::partner_key("key", &key)?;
+            services.get_partner(Principal::Admin, partner).await?;
+            let key = services.revoke_partner_key(partner, key).await?;
+            writeln!(out, "partners/{}/keys/{} revoked", key.partner_id, key.id).map_err(io)?;
+        }
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+/// The use cases over the database the settings name, which must exist (see
+/// [`require_existing_database`]).
+async fn open_existing(settings: &Settings) -> Result<Services> {
+    require_existing_database(&settings.database_url)?;
+    open_services_now(settings).await
+}
+
+/// Refuses an SQLite URL whose file does not exist, naming where it was looked for and
+/// how to point at the right one. PostgreSQL URLs and in-memory databases pass.
+pub fn require_existing_database(database_url: &str) -> Result<()> {
+    if Backend::of_url(database_url)? != Backend::Sqlite {
+        return Ok(());
+    }
+    let Some(path) = sqlite::database_file(database_url)? else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    let cwd = std::env::current_dir()
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    let looked_at = if path.is_absolute() {
+        path.display().to_string()
+    } else {
+        format!(
+            "{} (relative to the current directory, {cwd})",
+            path.display()
+        )
+    };
+    Err(Error::Internal(format!(
+        "there is no database at {looked_at}, which --database-url {database_url} names: \
+         run this command where the server's database is, or point at it with \
+         --database-url sqlite:/path/to/tessera.db (or TESSERA_DATABASE_URL); \
+         `tessera migrate` creates a new database"
+    )))
+}
+
+/// An error writing the command's output.
+fn io(error: std::io::Error) -> Error {
+    Error::Internal(format!("writing the output: {error}"))
+}
