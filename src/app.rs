@@ -7,8 +7,8 @@
 use crate::{
     api::{
         accounts::AccountApi, events::EventApi, partners::PartnerApi, principal::AuthenticateLayer,
-        product_keys::ProductKeyApi, seats::SeatApi, subscriptions::SubscriptionApi,
-        trace::RpcTraceLayer, wire::WireLayer,
+        product_keys::ProductKeyApi, seats::SeatApi, stream_quota::StreamQuota,
+        subscriptions::SubscriptionApi, trace::RpcTraceLayer, wire::WireLayer,
     },
     app_stores::{
         apple::{AppleConfig, AppleVerifier},
@@ -34,10 +34,11 @@ use crate::{
     service::{Policy, Services},
     settings::Settings,
     store::{self, CommitListener, EventSequencer, Store, cached::CachedStore},
+    transport::{self, TransportSettings, tls::ReloadingTls},
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::service::Routes;
 
 /// Largest request message accepted, in bytes; a larger one is refused by
 /// [`WireLayer`] (INVALID_ARGUMENT, REQUEST_TOO_LARGE) before it is read.
@@ -54,6 +55,9 @@ pub struct Application {
     event_sequencer: Option<EventSequencer>,
     last_seen_flush: std::time::Duration,
     shutdown_grace: std::time::Duration,
+    transport: TransportSettings,
+    tls: Option<Arc<ReloadingTls>>,
+    watch_streams_per_caller: usize,
 }
 
 impl Application {
@@ -64,6 +68,12 @@ impl Application {
 
     /// Builds the server with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self> {
+        // Before anything else: a certificate that does not load stops start-up at once.
+        let tls = settings
+            .tls_files()
+            .map(ReloadingTls::load)
+            .transpose()?
+            .map(Arc::new);
         let services = open_services(settings, clock).await?;
         // The read model hears other replicas' changes through the store itself.
         let commit_listener = services
@@ -103,6 +113,9 @@ impl Application {
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 settings.shutdown_grace_seconds,
             )),
+            transport: settings.transport(),
+            tls,
+            watch_streams_per_caller: settings.max_watch_streams_per_caller as usize,
         })
     }
 
@@ -156,8 +169,7 @@ impl Application {
             .build_v1()
             .expect("the embedded descriptor set is valid");
 
-        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        tracing::info!(store = ?services.store.backend(), "serving");
+        tracing::info!(store = ?services.store.backend(), tls = self.tls.is_some(), "serving");
         let store = services.store.clone();
         let housekeeping = self
             .retention
@@ -179,10 +191,8 @@ impl Application {
             .map(|policy| tokio::spawn(worker::run(services.clone(), policy)));
         let mut drain_deadline = stopping.clone();
         let grace = self.shutdown_grace;
-        let serving = Server::builder()
-            .layer(RpcTraceLayer)
-            .layer(WireLayer::new(MAX_REQUEST_BYTES))
-            .layer(AuthenticateLayer::new(services.clone()))
+        let mut routes = Routes::builder();
+        routes
             .add_service(health_service)
             .add_service(reflection)
             .add_service(
@@ -206,14 +216,21 @@ impl Application {
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
-                EventServiceServer::new(EventApi::new(
-                    services,
-                    stopping,
-                    self.event_poll_interval,
-                ))
+                EventServiceServer::new(
+                    EventApi::new(services.clone(), stopping, self.event_poll_interval)
+                        .with_stream_quota(StreamQuota::new(self.watch_streams_per_caller)),
+                )
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
-            )
-            .serve_with_incoming_shutdown(incoming, shutdown);
+            );
+        let service = tower::ServiceBuilder::new()
+            .layer(RpcTraceLayer)
+            .layer(WireLayer::new(MAX_REQUEST_BYTES))
+            .layer(AuthenticateLayer::new(services))
+            .service(routes.routes().prepare());
+        let serving = async {
+            transport::serve(self.listener, self.transport, self.tls, service, shutdown).await;
+            Ok(())
+        };
         // Calls in flight get `grace` to finish once shutdown starts; a client that has
         // stopped reading cannot hold the server up beyond that.
         let served = tokio::select! {

@@ -134,6 +134,10 @@ reasons! {
     StoreProductUnknown = "STORE_PRODUCT_UNKNOWN",
     /// The database cannot be reached.
     StorageUnavailable = "STORAGE_UNAVAILABLE",
+    /// The caller has as many event streams open as it may.
+    WatchStreamLimitReached = "WATCH_STREAM_LIMIT_REACHED",
+    /// The call's deadline (`grpc-timeout`) passed before it was answered.
+    DeadlineExceeded = "DEADLINE_EXCEEDED",
     /// Anything that should not happen.
     Internal = "INTERNAL",
 }
@@ -280,6 +284,19 @@ pub enum Error {
         /// How long to wait.
         retry_after: Duration,
     },
+    /// A quota of the caller's is used up; it frees as the caller releases what it holds.
+    #[error("{message}")]
+    QuotaExceeded {
+        /// The reason.
+        reason: Reason,
+        /// What the quota is counted on, for example `partners/{id}`.
+        subject: String,
+        /// Explanation.
+        message: String,
+    },
+    /// The call's deadline passed before it was answered.
+    #[error("the deadline passed before the call was answered")]
+    DeadlineExceeded,
     /// Missing or invalid credentials.
     #[error("{message}")]
     Unauthenticated {
@@ -345,6 +362,7 @@ impl Error {
             | Error::AlreadyExists { reason, .. }
             | Error::FailedPrecondition { reason, .. }
             | Error::Throttled { reason, .. }
+            | Error::QuotaExceeded { reason, .. }
             | Error::Unavailable { reason, .. }
             | Error::Unauthenticated { reason, .. }
             | Error::PermissionDenied { reason, .. } => *reason,
@@ -353,6 +371,7 @@ impl Error {
             Error::RequestIdReused => Reason::RequestIdReused,
             Error::MalformedRequest { .. } => Reason::MalformedRequest,
             Error::RequestTooLarge { .. } => Reason::RequestTooLarge,
+            Error::DeadlineExceeded => Reason::DeadlineExceeded,
             Error::Storage(cause) if is_unavailable(cause) => Reason::StorageUnavailable,
             Error::Storage(_) | Error::Internal(_) => Reason::Internal,
         }

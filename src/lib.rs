@@ -17,6 +17,7 @@ pub mod proto;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod transport;
 
 pub use app::Application;
 pub use error::{Error, Result};

@@ -102,6 +102,22 @@ pub enum PartnerCommand {
     /// Manage a partner's API keys.
     #[command(subcommand)]
     Key(PartnerKeyCommand),
+    /// Manage the client certificates a partner may authenticate with (mutual TLS).
+    #[command(subcommand)]
+    Cert(PartnerCertCommand),
+}
+
+/// `tessera partner cert …`
+#[derive(Debug, Subcommand)]
+pub enum PartnerCertCommand {
+    /// Bind a client certificate to a partner; prints the key it is kept as (revoke it
+    /// with `tessera partner key revoke`) and its SHA-256 fingerprint.
+    Add {
+        /// The partner: its display name or `partners/{id}`.
+        partner: String,
+        /// The certificate, PEM or DER, issued by a CA of `--tls-client-ca`.
+        certificate: std::path::PathBuf,
+    },
 }
 
 /// `tessera partner key …`
@@ -337,6 +353,81 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_grace_seconds: u32,
+    /// PEM certificate chain (leaf first) to serve TLS with; plain-text HTTP/2 while
+    /// unset. Re-read when the file changes: new connections get the new certificate.
+    #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key", global = true)]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1); re-read with it.
+    #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert", global = true)]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// PEM certificate authorities for partners' client certificates (mutual TLS). A
+    /// client certificate must chain to one of them; a certificate bound to a partner
+    /// (`tessera partner cert add`) authenticates as that partner. Clients without a
+    /// certificate are served as before.
+    #[arg(
+        long,
+        env = "TESSERA_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        global = true
+    )]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+    /// Seconds a new connection has to finish its TLS handshake and send the HTTP/2
+    /// preface before it is closed.
+    #[arg(
+        long,
+        env = "TESSERA_HANDSHAKE_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub handshake_timeout_seconds: u32,
+    /// Seconds a connection with no call in flight stays open before it is closed with a
+    /// GOAWAY (clients reconnect on their next call); 0 keeps idle connections open.
+    #[arg(
+        long,
+        env = "TESSERA_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub idle_timeout_seconds: u32,
+    /// Seconds between HTTP/2 pings on a quiet connection, to find peers that vanished
+    /// without closing it (a crashed client, a NAT that forgot the flow); 0 sends none.
+    #[arg(
+        long,
+        env = "TESSERA_KEEPALIVE_INTERVAL_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub keepalive_interval_seconds: u32,
+    /// Seconds a keepalive ping may go unanswered before the connection is closed.
+    #[arg(
+        long,
+        env = "TESSERA_KEEPALIVE_TIMEOUT_SECONDS",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub keepalive_timeout_seconds: u32,
+    /// Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS);
+    /// more are refused with REFUSED_STREAM, which clients retry.
+    #[arg(
+        long,
+        env = "TESSERA_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub max_concurrent_streams: u32,
+    /// `WatchEvents` streams one caller (the admin token, or one partner) may hold open at
+    /// once; the next is refused with RESOURCE_EXHAUSTED (WATCH_STREAM_LIMIT_REACHED).
+    #[arg(
+        long,
+        env = "TESSERA_MAX_WATCH_STREAMS_PER_CALLER",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub max_watch_streams_per_caller: u32,
     /// The iOS app's bundle id; App Store restores are refused while it is unset.
     #[arg(long, env = "TESSERA_APPLE_BUNDLE_ID", global = true)]
     pub apple_bundle_id: Option<String>,
@@ -412,6 +503,28 @@ impl Settings {
             self.secret_key_file.as_deref(),
         )?
         .map(String::into_bytes))
+    }
+
+    /// The listener's limits and timeouts.
+    pub fn transport(&self) -> crate::transport::TransportSettings {
+        use std::time::Duration;
+        let seconds = |n: u32| (n > 0).then(|| Duration::from_secs(u64::from(n)));
+        crate::transport::TransportSettings {
+            handshake_timeout: Duration::from_secs(u64::from(self.handshake_timeout_seconds)),
+            idle_timeout: seconds(self.idle_timeout_seconds),
+            keepalive_interval: seconds(self.keepalive_interval_seconds),
+            keepalive_timeout: Duration::from_secs(u64::from(self.keepalive_timeout_seconds)),
+            max_concurrent_streams: self.max_concurrent_streams,
+        }
+    }
+
+    /// The TLS files, when TLS is on.
+    pub fn tls_files(&self) -> Option<crate::transport::tls::TlsFiles> {
+        Some(crate::transport::tls::TlsFiles {
+            certificate: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
     }
 
     /// Settings for `database_url` with every other value at its default.

@@ -10,7 +10,7 @@ use std::{
 use tonic::{
     Request, Response, Status,
     metadata::AsciiMetadataValue,
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 
 use crate::{pb, retry::RetryPolicy};
@@ -41,12 +41,14 @@ pub struct CarrierConfig {
     retry: RetryPolicy,
     ca_certificate_pem: Option<Vec<u8>>,
     tls_domain_name: Option<String>,
+    client_certificate: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl CarrierConfig {
     /// A configuration for the server at `endpoint` (`http://host:port`, or
     /// `https://host[:port]` for TLS checked against the system's root certificates),
-    /// calling with the partner API key `api_key`.
+    /// calling with the partner API key `api_key` (empty to authenticate with a client
+    /// certificate alone, see [`CarrierConfig::with_client_certificate_pem`]).
     ///
     /// Defaults: a deadline of 10 s per attempt, 5 s to open a connection, and
     /// [`RetryPolicy::default`] (5 attempts, backoff from 100 ms up to 5 s).
@@ -59,6 +61,7 @@ impl CarrierConfig {
             retry: RetryPolicy::default(),
             ca_certificate_pem: None,
             tls_domain_name: None,
+            client_certificate: None,
         }
     }
 
@@ -96,6 +99,26 @@ impl CarrierConfig {
         self
     }
 
+    /// Presents the client certificate `certificate_pem` (with its private key `key_pem`)
+    /// in the TLS handshake: mutual TLS. Once the vendor has bound the certificate to the
+    /// partner (`tessera partner cert add`), calls without an API key authenticate as the
+    /// partner; pass an empty API key to [`CarrierConfig::new`] to rely on it alone. Needs
+    /// an `https://` endpoint.
+    pub fn with_client_certificate_pem(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client_certificate = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// A channel to the configured server with the configured TLS options, for the
+    /// generated stubs or an [`EventWatcher`](crate::EventWatcher).
+    pub async fn channel(&self) -> Result<Channel, Error> {
+        Ok(self.endpoint()?.connect().await?)
+    }
+
     fn endpoint(&self) -> Result<Endpoint, Error> {
         let tls = if self.endpoint.starts_with("https://") {
             true
@@ -111,9 +134,14 @@ impl CarrierConfig {
             .tcp_nodelay(true)
             .connect_timeout(self.connect_timeout);
         if !tls {
-            if self.ca_certificate_pem.is_some() || self.tls_domain_name.is_some() {
+            if self.ca_certificate_pem.is_some()
+                || self.tls_domain_name.is_some()
+                || self.client_certificate.is_some()
+            {
                 return Err(Error::InvalidConfig(
-                    "a CA certificate or TLS domain name needs an https:// endpoint".into(),
+                    "a CA certificate, TLS domain name or client certificate needs an \
+                     https:// endpoint"
+                        .into(),
                 ));
             }
             return Ok(endpoint);
@@ -124,6 +152,9 @@ impl CarrierConfig {
         }
         if let Some(domain_name) = &self.tls_domain_name {
             tls_config = tls_config.domain_name(domain_name);
+        }
+        if let Some((certificate, key)) = &self.client_certificate {
+            tls_config = tls_config.identity(Identity::from_pem(certificate, key));
         }
         Ok(endpoint.tls_config(tls_config)?)
     }
@@ -139,6 +170,7 @@ impl fmt::Debug for CarrierConfig {
             .field("retry", &self.retry)
             .field("ca_certificate_pem", &self.ca_certificate_pem.is_some())
             .field("tls_domain_name", &self.tls_domain_name)
+            .field("client_certificate", &self.client_certificate.is_some())
             .finish()
     }
 }
@@ -207,7 +239,8 @@ pub fn new_request_id() -> String {
 #[derive(Clone)]
 pub struct CarrierClient {
     stub: Stub,
-    authorization: AsciiMetadataValue,
+    /// `None` with an empty API key: the client certificate authenticates.
+    authorization: Option<AsciiMetadataValue>,
     default_deadline: Duration,
     retry: RetryPolicy,
 }
@@ -246,9 +279,13 @@ impl CarrierClient {
     }
 
     fn with_config(channel: Channel, config: &CarrierConfig) -> Result<Self, Error> {
-        let authorization = format!("Bearer {}", config.api_key).parse().map_err(|_| {
-            Error::InvalidConfig("the API key has characters not allowed in metadata".into())
-        })?;
+        let authorization = if config.api_key.is_empty() {
+            None
+        } else {
+            Some(format!("Bearer {}", config.api_key).parse().map_err(|_| {
+                Error::InvalidConfig("the API key has characters not allowed in metadata".into())
+            })?)
+        };
         Ok(Self {
             stub: Stub::new(channel),
             authorization,
@@ -569,9 +606,11 @@ impl CarrierClient {
         self.retry
             .run(request_id, |request_id| {
                 let mut request = Request::new(message(request_id));
-                request
-                    .metadata_mut()
-                    .insert("authorization", self.authorization.clone());
+                if let Some(authorization) = &self.authorization {
+                    request
+                        .metadata_mut()
+                        .insert("authorization", authorization.clone());
+                }
                 request.set_timeout(deadline);
                 let response = send(self.stub.clone(), request);
                 async move {

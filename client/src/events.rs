@@ -42,6 +42,10 @@
 //! # }
 //! ```
 //!
+//! [`connect`](crate::connect) takes `https://` endpoints checked against the system's
+//! root certificates; with a private CA or a client certificate, get the channel from
+//! [`CarrierConfig::channel`](crate::CarrierConfig::channel) instead.
+//!
 //! A partner API key sees only the events of the partner's own subscriptions, and never
 //! their `seat`.
 

@@ -116,16 +116,23 @@ pub use tonic_types;
 use tonic::{
     Request, Status,
     metadata::MetadataValue,
-    transport::{Channel, Endpoint},
+    transport::{Channel, ClientTlsConfig, Endpoint},
 };
 use tonic_types::StatusExt;
 
-/// Opens a channel to a Tessera server, for example `http://127.0.0.1:50051`.
+/// Opens a channel to a Tessera server: `http://host:port` in plain text, or
+/// `https://host[:port]` over TLS, checked against the system's root certificates. For a
+/// private CA or a client certificate (mutual TLS), use [`CarrierConfig::channel`], or
+/// build a [`tonic::transport::Endpoint`] with a
+/// [`ClientTlsConfig`](tonic::transport::ClientTlsConfig).
 pub async fn connect(endpoint: impl Into<String>) -> Result<Channel, tonic::transport::Error> {
-    Endpoint::from_shared(endpoint.into())?
-        .tcp_nodelay(true)
-        .connect()
-        .await
+    let endpoint = Endpoint::from_shared(endpoint.into())?.tcp_nodelay(true);
+    let endpoint = if endpoint.uri().scheme_str() == Some("https") {
+        endpoint.tls_config(ClientTlsConfig::new().with_native_roots())?
+    } else {
+        endpoint
+    };
+    endpoint.connect().await
 }
 
 /// Wraps a request message with `authorization: Bearer <token>` metadata.

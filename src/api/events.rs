@@ -7,6 +7,7 @@ use super::{
     convert::{self, subscription_for},
     names,
     principal::{Admin, Partner, caller},
+    stream_quota::StreamQuota,
 };
 use crate::{
     domain::{
@@ -27,6 +28,9 @@ use tonic::{Request, Response, Status};
 const PARTNER_DETAILS: &[&str] = &["previous_plan", "kind"];
 /// Events read per query.
 const BATCH: i64 = 500;
+/// Messages queued for a watcher before its reader waits for it to take them: with the
+/// HTTP/2 send buffer, what a watcher that stopped reading holds on the server.
+const QUEUED: usize = 16;
 
 /// The event stream.
 #[derive(Debug, Clone)]
@@ -34,6 +38,7 @@ pub struct EventApi {
     services: Services,
     stopping: watch::Receiver<bool>,
     poll_interval: std::time::Duration,
+    quota: StreamQuota,
 }
 
 impl EventApi {
@@ -49,7 +54,14 @@ impl EventApi {
             services,
             stopping,
             poll_interval,
+            quota: StreamQuota::new(usize::MAX),
         }
+    }
+
+    /// Limits the streams each caller may hold open at once (no limit by default).
+    pub fn with_stream_quota(mut self, quota: StreamQuota) -> Self {
+        self.quota = quota;
+        self
     }
 }
 
@@ -198,11 +210,12 @@ impl EventService for EventApi {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let principal = caller::<(Admin, Partner), _>(&request)?;
         let mut filter = filter(request.get_ref())?;
+        let permit = self.quota.acquire(principal)?;
         let services = self.services.clone();
         let poll_interval = self.poll_interval;
         let notifier = services.commits();
         let mut stopping = self.stopping.clone();
-        let (sender, receiver) = mpsc::channel(BATCH as usize);
+        let (sender, receiver) = mpsc::channel(QUEUED);
         tokio::spawn(async move {
             loop {
                 // Listen before reading, so a commit between the read and the wait wakes us.
@@ -243,9 +256,9 @@ impl EventService for EventApi {
         let stopped = async move {
             let _ = stopping.wait_for(|stop| *stop).await;
         };
-        Ok(Response::new(Box::pin(UntilStopped {
+        Ok(Response::new(Box::pin(permit.hold(UntilStopped {
             inner: ReceiverStream::new(receiver),
             stopped: Box::pin(stopped),
-        })))
+        }))))
     }
 }

@@ -13,6 +13,7 @@ pub mod principal;
 pub mod product_keys;
 pub mod seats;
 pub mod status;
+pub mod stream_quota;
 pub mod subscriptions;
 pub mod trace;
 pub mod wire;

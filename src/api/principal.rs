@@ -2,11 +2,17 @@
 //! call once, before any handler, and puts the outcome into the request's extensions;
 //! a handler states the roles it accepts as types — `caller::<(Account, Admin), _>` —
 //! so a misspelt role does not compile.
+//!
+//! A partner may also authenticate with a client certificate (mutual TLS): when a call
+//! carries no bearer token but its connection presented a certificate bound to a partner
+//! (the transport puts it into the extensions as a [`ClientCertificate`]), the call is the
+//! partner's. A bearer token, when sent, decides alone.
 
 use crate::{
     domain::principal::{Principal, PrincipalKind},
     error::{Error, Reason, Result},
     service::Services,
+    transport::ClientCertificate,
 };
 use std::{
     future::Future,
@@ -201,9 +207,17 @@ where
         let services = self.services.clone();
         Box::pin(async move {
             let token = bearer_token(request.headers()).map(str::to_owned);
-            let outcome = match token {
+            let certificate = request.extensions().get::<ClientCertificate>().cloned();
+            let found = match (token, certificate) {
+                (None, None) => None,
+                (Some(token), _) => Some(services.authenticate(&token).await),
+                (None, Some(certificate)) => {
+                    Some(services.authenticate_certificate(certificate.der()).await)
+                }
+            };
+            let outcome = match found {
                 None => Authentication::Missing,
-                Some(token) => match services.authenticate(&token).await {
+                Some(found) => match found {
                     Ok(Some(principal)) => {
                         tracing::Span::current().record("principal", principal.kind().as_str());
                         Authentication::Authenticated(principal)

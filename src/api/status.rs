@@ -5,7 +5,7 @@
 use crate::error::{Error, Reason};
 use std::collections::HashMap;
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation, PreconditionViolation, StatusExt};
+use tonic_types::{ErrorDetails, FieldViolation, PreconditionViolation, QuotaViolation, StatusExt};
 
 /// The `ErrorInfo.domain` of every Tessera error.
 pub const ERROR_DOMAIN: &str = "tessera.dev";
@@ -93,6 +93,16 @@ impl From<Error> for Status {
                 details.set_retry_info(Some(*retry_after));
                 (Code::ResourceExhausted, message.clone())
             }
+            Error::QuotaExceeded {
+                subject, message, ..
+            } => {
+                details.set_quota_failure(vec![QuotaViolation::new(
+                    subject.clone(),
+                    bounded(message.clone()),
+                )]);
+                (Code::ResourceExhausted, message.clone())
+            }
+            Error::DeadlineExceeded => (Code::DeadlineExceeded, error.to_string()),
             Error::Unavailable {
                 message,
                 retry_after,

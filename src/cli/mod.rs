@@ -18,10 +18,10 @@ pub use support::support;
 use crate::{
     api::names,
     app::open_services_now,
-    domain::{account::parse_display_name, principal::Principal},
+    domain::{account::parse_display_name, partner::certificate_credential, principal::Principal},
     error::{Error, Result},
     service::Services,
-    settings::{PartnerCommand, PartnerKeyCommand, Settings},
+    settings::{PartnerCertCommand, PartnerCommand, PartnerKeyCommand, Settings},
     store::{Backend, sqlite},
 };
 use std::io::Write;
@@ -40,15 +40,20 @@ pub async fn partner(
             writeln!(out, "partners/{}\t{}", partner.id, partner.display_name).map_err(io)?;
         }
         PartnerCommand::Key(PartnerKeyCommand::Create { partner }) => {
-            let named = if partner.starts_with("partners/") {
-                Ok(names::partner("partner", &partner, Principal::Admin)?)
-            } else {
-                Err(partner.as_str())
-            };
-            let id = services.partner_named(named).await?.id;
+            let id = partner_id(&services, &partner).await?;
             let (key, api_key) = services.create_partner_key(id).await?;
             writeln!(out, "partners/{}/keys/{}", key.partner_id, key.id).map_err(io)?;
             writeln!(out, "{api_key}").map_err(io)?;
+        }
+        PartnerCommand::Cert(PartnerCertCommand::Add {
+            partner,
+            certificate,
+        }) => {
+            let id = partner_id(&services, &partner).await?;
+            let der = certificate_der(&certificate)?;
+            let key = services.bind_partner_certificate(id, &der).await?;
+            writeln!(out, "partners/{}/keys/{}", key.partner_id, key.id).map_err(io)?;
+            writeln!(out, "{}", certificate_credential(&der)).map_err(io)?;
         }
         PartnerCommand::Key(PartnerKeyCommand::Revoke { key }) => {
             let (partner, key) = names::partner_key("key", &key)?;
@@ -59,6 +64,34 @@ pub async fn partner(
     }
     services.store.close().await;
     Ok(())
+}
+
+/// The id of a partner named by `partners/{id}` or its display name.
+async fn partner_id(services: &Services, partner: &str) -> Result<uuid::Uuid> {
+    let named = if partner.starts_with("partners/") {
+        Ok(names::partner("partner", partner, Principal::Admin)?)
+    } else {
+        Err(partner)
+    };
+    Ok(services.partner_named(named).await?.id)
+}
+
+/// The DER encoding of the certificate in a PEM or DER file, checked to be one.
+fn certificate_der(path: &std::path::Path) -> Result<Vec<u8>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Internal(format!("reading the certificate {}: {e}", path.display())))?;
+    let der = match CertificateDer::from_pem_slice(&bytes) {
+        Ok(certificate) => certificate.to_vec(),
+        Err(_) => bytes,
+    };
+    x509_parser::parse_x509_certificate(&der).map_err(|e| {
+        Error::Internal(format!(
+            "{} is not a PEM or DER X.509 certificate: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(der)
 }
 
 /// The use cases over the database the settings name, which must exist (see

@@ -1,8 +1,9 @@
 //! Partners (carriers and resellers) and their API keys.
 
-use super::{stored_enum::stored_enum, text::single_line};
+use super::{idempotency::hex, stored_enum::stored_enum, text::single_line};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 stored_enum! {
@@ -45,6 +46,16 @@ pub struct PartnerKey {
 
 /// Characters of a key shown as its prefix.
 pub const KEY_PREFIX_LEN: usize = 12;
+
+/// A client certificate as a partner credential: `x509:` and the SHA-256 fingerprint of
+/// its DER encoding. A certificate bound to a partner is stored as one of its keys with
+/// this in place of the secret (so it is listed, revoked and refused with the partner
+/// like any key); the TLS handshake, not this string, proves the caller holds it. The
+/// prefix keeps it apart from every bearer token, so presenting the (public) fingerprint
+/// as a token authenticates no one.
+pub fn certificate_credential(certificate_der: &[u8]) -> String {
+    format!("x509:{}", hex(&Sha256::digest(certificate_der)))
+}
 
 impl Partner {
     /// Whether `key` lets this partner in: an unrevoked key of an active partner.

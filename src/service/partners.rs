@@ -5,7 +5,7 @@ use super::Services;
 use crate::{
     domain::{
         page::{Page, PageRequest},
-        partner::{Partner, PartnerKey, PartnerStatus},
+        partner::{Partner, PartnerKey, PartnerStatus, certificate_credential},
         principal::Principal,
         secret::{TokenKind, new_token, token_hash},
     },
@@ -71,6 +71,38 @@ impl Services {
             .create_partner_key(&key, &token_hash(&api_key))
             .await?;
         Ok((key, api_key))
+    }
+
+    /// Binds a client certificate (DER) to a partner: a connection presenting it (over
+    /// mutual TLS) authenticates as the partner without an API key. The binding is one
+    /// of the partner's keys, revoked like any other. Errors: `NotFound` (Partner);
+    /// `InvalidArgument` (certificate) when it is bound already.
+    pub async fn bind_partner_certificate(
+        &self,
+        partner_id: Uuid,
+        certificate_der: &[u8],
+    ) -> Result<PartnerKey> {
+        self.get_partner(Principal::Admin, partner_id).await?;
+        let credential = certificate_credential(certificate_der);
+        let hash = token_hash(&credential);
+        if let Some((_, key)) = self.store.partner_key_by_hash(&hash).await? {
+            return Err(Error::invalid(
+                "certificate",
+                format!(
+                    "is bound already, as partners/{}/keys/{}{}",
+                    key.partner_id,
+                    key.id,
+                    if key.revoked_at.is_some() {
+                        " (revoked: a revoked certificate cannot be bound again)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        let key = PartnerKey::new(partner_id, &credential, self.now());
+        self.store.create_partner_key(&key, &hash).await?;
+        Ok(key)
     }
 
     /// Revokes a key; revoking a revoked key returns it unchanged.

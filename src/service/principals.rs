@@ -4,6 +4,7 @@
 use super::Services;
 use crate::{
     domain::{
+        partner::certificate_credential,
         principal::Principal,
         secret::{TokenKind, constant_time_eq, token_hash},
     },
@@ -38,5 +39,21 @@ impl Services {
                 .filter(|admin| constant_time_eq(admin.as_bytes(), hash.as_bytes()))
                 .map(|_| Principal::Admin),
         })
+    }
+
+    /// The partner a verified client certificate is bound to (`bind_partner_certificate`),
+    /// or `None` when it is bound to none, its binding was revoked or the partner is
+    /// disabled.
+    pub async fn authenticate_certificate(
+        &self,
+        certificate_der: &[u8],
+    ) -> Result<Option<Principal>> {
+        let hash = token_hash(&certificate_credential(certificate_der));
+        Ok(self
+            .store
+            .partner_key_by_hash(&hash)
+            .await?
+            .filter(|(partner, key)| partner.key_works(key))
+            .map(|(partner, _)| Principal::Partner(partner.id)))
     }
 }

@@ -24,3 +24,4 @@ mod stored_records;
 mod subscriptions;
 mod support;
 mod timestamps;
+mod transport;

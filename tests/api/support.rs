@@ -15,7 +15,7 @@ use tessera_client::{
 use tokio::sync::oneshot;
 
 #[path = "../support/test_db.rs"]
-mod test_db;
+pub mod test_db;
 use test_db::TestDb;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -54,7 +54,8 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
     spawn_app_configured(db, |_| {}).await
 }
 
-async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+/// [`spawn_app`] with settings adjusted first.
+pub async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     let database = match db {
         Db::Sqlite => TestDb::sqlite(),
         Db::Postgres => TestDb::postgres().await,
