@@ -24,6 +24,7 @@ use crate::{
         housekeeping::{self, Retention},
         worker::{self, WorkerPolicy},
     },
+    observe::{endpoint, health, metrics::Metrics, request_id},
     proto::{
         FILE_DESCRIPTOR_SET, account_service_server::AccountServiceServer,
         event_service_server::EventServiceServer, partner_service_server::PartnerServiceServer,
@@ -53,6 +54,7 @@ pub struct Application {
     event_sequencer: Option<EventSequencer>,
     last_seen_flush: std::time::Duration,
     shutdown_grace: std::time::Duration,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -73,6 +75,12 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| Error::Internal(format!("binding {}: {e}", settings.listen)))?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+                Error::Internal(format!("binding the metrics endpoint {address}: {e}"))
+            })?),
+            None => None,
+        };
         let retention = (settings.housekeeping_interval_minutes > 0).then(|| Retention {
             interval: std::time::Duration::from_secs(
                 60 * u64::from(settings.housekeeping_interval_minutes),
@@ -102,6 +110,7 @@ impl Application {
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 settings.shutdown_grace_seconds,
             )),
+            metrics_listener,
         })
     }
 
@@ -110,6 +119,15 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The bound address of the metrics endpoint, when it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|listener| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
     }
 
     /// The bound port.
@@ -134,21 +152,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let services = self.services;
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<AccountServiceServer<AccountApi>>()
-            .await;
-        health
-            .set_serving::<SubscriptionServiceServer<SubscriptionApi>>()
-            .await;
-        health.set_serving::<SeatServiceServer<SeatApi>>().await;
-        health
-            .set_serving::<PartnerServiceServer<PartnerApi>>()
-            .await;
-        health
-            .set_serving::<ProductKeyServiceServer<ProductKeyApi>>()
-            .await;
-        health.set_serving::<EventServiceServer<EventApi>>().await;
+        let metrics = services.metrics.clone();
+        let (health, health_service) = health::Health::serving(metrics.clone()).await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -162,10 +167,21 @@ impl Application {
             .retention
             .map(|retention| tokio::spawn(housekeeping::run(services.clone(), retention)));
         let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
+        let draining = health.clone();
         let shutdown = async move {
             shutdown.await;
+            draining.drain().await;
             let _ = stopping_sender.send(true);
         };
+        let probe = tokio::spawn(health::probe(store.clone(), health));
+        let metrics_endpoint = self.metrics_listener.map(|listener| {
+            tokio::spawn(endpoint::serve(
+                listener,
+                metrics.clone(),
+                store.clone(),
+                std::future::pending(),
+            ))
+        });
         let commit_listener = self.commit_listener.map(tokio::spawn);
         let event_sequencer = self.event_sequencer.map(tokio::spawn);
         let last_seen = tokio::spawn(flush_last_seen(
@@ -178,8 +194,11 @@ impl Application {
             .map(|policy| tokio::spawn(worker::run(services.clone(), policy)));
         let mut drain_deadline = stopping.clone();
         let grace = self.shutdown_grace;
+        let (set_request_id, propagate_request_id) = request_id::layers();
         let serving = Server::builder()
-            .layer(RpcTraceLayer)
+            .layer(set_request_id)
+            .layer(propagate_request_id)
+            .layer(RpcTraceLayer::new(metrics))
             .layer(AuthenticateLayer::new(services.clone()))
             .add_service(health_service)
             .add_service(reflection)
@@ -226,6 +245,10 @@ impl Application {
         };
         // Not aborted: a batch being written would be lost. It stops between batches.
         let _ = last_seen.await;
+        probe.abort();
+        if let Some(task) = metrics_endpoint {
+            task.abort();
+        }
         for task in [housekeeping, worker, commit_listener, event_sequencer]
             .into_iter()
             .flatten()
@@ -294,6 +317,7 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
         code_hasher: CodeHasher::new(&secret),
         apple: apple_verifier(settings)?.map(Arc::new),
         play: play_verifier(settings)?.map(Arc::new),
+        metrics: Arc::new(Metrics::new()),
     })
 }
 

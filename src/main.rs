@@ -2,18 +2,18 @@ use anyhow::Context as _;
 use clap::Parser;
 use tessera::{
     Application,
-    settings::{Cli, Command, LogFormat},
+    observe::telemetry::{self, Telemetry, TelemetryConfig},
+    settings::{Cli, Command, Settings},
     store,
 };
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings;
-    // Kept until the end of `main`, so that the last lines are written.
-    let _log_writer = init_logging(settings.log_format);
+    // Kept until the end of `main`, so that the last lines and spans are written.
+    let _telemetry = init_telemetry(&settings)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(&settings)
@@ -40,21 +40,19 @@ async fn main() -> anyhow::Result<()> {
 /// Logs to standard output through a writer thread: every call is logged, and writing
 /// each line to the pipe from the request's own thread (taking stdout's lock) cost a
 /// large share of a cheap call. Not lossy: when the thread falls behind, callers wait
-/// rather than lines being dropped.
-fn init_logging(format: LogFormat) -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// rather than lines being dropped. Spans go to the OTLP collector when one is set.
+fn init_telemetry(settings: &Settings) -> anyhow::Result<(Telemetry, WorkerGuard)> {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    guard
+    let config = TelemetryConfig {
+        log_format: settings.log_format,
+        ansi: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        otlp_endpoint: settings.otlp_endpoint.clone(),
+    };
+    let telemetry = telemetry::init(&config, writer).context("starting logs and traces")?;
+    // Dropped in this order: the spans are exported before the log writer stops.
+    Ok((telemetry, guard))
 }
 
 /// Completes on SIGINT or SIGTERM.

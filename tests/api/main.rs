@@ -10,6 +10,7 @@ mod events;
 mod hostile_input;
 mod isolation;
 mod lifecycle;
+mod observability;
 mod partner_isolation;
 mod races;
 mod read_model;

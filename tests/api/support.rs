@@ -40,6 +40,8 @@ pub struct TestApp {
     pub services: tessera::service::Services,
     pub clock: ManualClock,
     pub database_url: String,
+    /// The Prometheus endpoint, when the test turned it on.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _database: TestDb,
@@ -69,6 +71,7 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
         .await
         .expect("the server starts");
     let endpoint = format!("http://{}", app.local_addr());
+    let metrics_addr = app.metrics_addr();
     let store = app.store().clone();
     let services = app.services().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -88,6 +91,7 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
         services,
         clock,
         database_url: database.url(),
+        metrics_addr,
         shutdown: Some(shutdown),
         server: Some(server),
         _database: database,
@@ -119,6 +123,13 @@ impl TestApp {
             .last_event_seq()
             .await
             .expect("the counter reads")
+    }
+
+    /// Tells the server to shut down, without waiting for it.
+    pub fn begin_stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
     }
 
     /// Stops the server and waits until it has finished.

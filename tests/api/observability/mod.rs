@@ -1,0 +1,7 @@
+//! What an operator sees of a running server: the Prometheus endpoint, gRPC health per
+//! service and request ids. (Log lines and exported traces need the process's one
+//! subscriber: `tests/telemetry.rs`.)
+
+mod health;
+mod metrics;
+mod request_ids;
