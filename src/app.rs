@@ -154,11 +154,24 @@ impl Application {
         let services = self.services;
         let metrics = services.metrics.clone();
         let (health, health_service) = health::Health::serving(metrics.clone()).await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // v1 and v1alpha (grpcurl before 1.8.8 and other older tools speak only v1alpha),
+        // each listing both, with the `google.rpc` error details, so that tools decode them.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                )
+        };
+        let reflection_v1 = reflection()
             .build_v1()
-            .expect("the embedded descriptor set is valid");
+            .expect("the embedded descriptor sets are valid");
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .expect("the embedded descriptor sets are valid");
 
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
         tracing::info!(store = ?services.store.backend(), "serving");
@@ -201,7 +214,8 @@ impl Application {
             .layer(RpcTraceLayer::new(metrics))
             .layer(AuthenticateLayer::new(services.clone()))
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(
                 AccountServiceServer::new(AccountApi::new(services.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
