@@ -24,6 +24,7 @@ use crate::{
         housekeeping::{self, Retention},
         worker::{self, WorkerPolicy},
     },
+    observe::{endpoint, health, metrics::Metrics, request_id},
     proto::{
         FILE_DESCRIPTOR_SET, account_service_server::AccountServiceServer,
         event_service_server::EventServiceServer, partner_service_server::PartnerServiceServer,
@@ -58,6 +59,7 @@ pub struct Application {
     transport: TransportSettings,
     tls: Option<Arc<ReloadingTls>>,
     watch_streams_per_caller: usize,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -84,6 +86,12 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| listen_error(settings.listen, e))?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+                Error::Internal(format!("binding the metrics endpoint {address}: {e}"))
+            })?),
+            None => None,
+        };
         let retention = (settings.housekeeping_interval_minutes > 0).then(|| Retention {
             interval: std::time::Duration::from_secs(
                 60 * u64::from(settings.housekeeping_interval_minutes),
@@ -116,6 +124,7 @@ impl Application {
             transport: settings.transport(),
             tls,
             watch_streams_per_caller: settings.max_watch_streams_per_caller as usize,
+            metrics_listener,
         })
     }
 
@@ -124,6 +133,15 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The bound address of the metrics endpoint, when it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|listener| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
     }
 
     /// The bound port.
@@ -148,26 +166,26 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let services = self.services;
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<AccountServiceServer<AccountApi>>()
-            .await;
-        health
-            .set_serving::<SubscriptionServiceServer<SubscriptionApi>>()
-            .await;
-        health.set_serving::<SeatServiceServer<SeatApi>>().await;
-        health
-            .set_serving::<PartnerServiceServer<PartnerApi>>()
-            .await;
-        health
-            .set_serving::<ProductKeyServiceServer<ProductKeyApi>>()
-            .await;
-        health.set_serving::<EventServiceServer<EventApi>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        let metrics = services.metrics.clone();
+        let (health, health_service) = health::Health::serving(metrics.clone()).await;
+        // v1 and v1alpha (grpcurl before 1.8.8 and other older tools speak only v1alpha),
+        // each listing both, with the `google.rpc` error details, so that tools decode them.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                )
+        };
+        let reflection_v1 = reflection()
             .build_v1()
-            .expect("the embedded descriptor set is valid");
+            .expect("the embedded descriptor sets are valid");
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .expect("the embedded descriptor sets are valid");
 
         tracing::info!(store = ?services.store.backend(), tls = self.tls.is_some(), "serving");
         let store = services.store.clone();
@@ -175,10 +193,21 @@ impl Application {
             .retention
             .map(|retention| tokio::spawn(housekeeping::run(services.clone(), retention)));
         let (stopping_sender, stopping) = tokio::sync::watch::channel(false);
+        let draining = health.clone();
         let shutdown = async move {
             shutdown.await;
+            draining.drain().await;
             let _ = stopping_sender.send(true);
         };
+        let probe = tokio::spawn(health::probe(store.clone(), health));
+        let metrics_endpoint = self.metrics_listener.map(|listener| {
+            tokio::spawn(endpoint::serve(
+                listener,
+                metrics.clone(),
+                store.clone(),
+                std::future::pending(),
+            ))
+        });
         let commit_listener = self.commit_listener.map(tokio::spawn);
         let event_sequencer = self.event_sequencer.map(tokio::spawn);
         let last_seen = tokio::spawn(flush_last_seen(
@@ -194,7 +223,8 @@ impl Application {
         let mut routes = Routes::builder();
         routes
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(
                 AccountServiceServer::new(AccountApi::new(services.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -222,8 +252,11 @@ impl Application {
                 )
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
             );
+        let (set_request_id, propagate_request_id) = request_id::layers();
         let service = tower::ServiceBuilder::new()
-            .layer(RpcTraceLayer)
+            .layer(set_request_id)
+            .layer(propagate_request_id)
+            .layer(RpcTraceLayer::new(metrics))
             .layer(WireLayer::new(MAX_REQUEST_BYTES))
             .layer(AuthenticateLayer::new(services))
             .service(routes.routes().prepare());
@@ -245,6 +278,10 @@ impl Application {
         };
         // Not aborted: a batch being written would be lost. It stops between batches.
         let _ = last_seen.await;
+        probe.abort();
+        if let Some(task) = metrics_endpoint {
+            task.abort();
+        }
         for task in [housekeeping, worker, commit_listener, event_sequencer]
             .into_iter()
             .flatten()
@@ -311,6 +348,7 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
         code_hasher: CodeHasher::new(&secret),
         apple: apple_verifier(settings)?.map(Arc::new),
         play: play_verifier(settings)?.map(Arc::new),
+        metrics: Arc::new(Metrics::new()),
     })
 }
 

@@ -4,7 +4,8 @@
 //! Layers, each using only those below it: [`api`] (the gRPC edge) → [`service`] (the
 //! use cases, one unit of work each) → [`domain`] (aggregates and their rules, no I/O)
 //! and [`store`] (per-aggregate traits, a module per backend). [`app`] starts it all;
-//! [`settings`] is the configuration. `ARCHITECTURE.md` tells how a request flows.
+//! [`settings`] is the configuration; [`observe`] is what operators see of it (metrics,
+//! logs, traces, health). `ARCHITECTURE.md` tells how a request flows.
 
 pub mod api;
 pub mod app;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod lifecycle;
+pub mod observe;
 pub mod proto;
 pub mod service;
 pub mod settings;

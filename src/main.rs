@@ -3,11 +3,11 @@ use clap::Parser;
 use std::process::ExitCode;
 use tessera::{
     Application, cli,
-    settings::{Cli, Command, LogFormat},
+    observe::telemetry::{self, Telemetry, TelemetryConfig},
+    settings::{Cli, Command, Settings},
     store,
 };
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
 
 /// Runs the command; on failure prints the error with its causes on one line (what went
 /// wrong and what to do), without a backtrace, and exits with status 1.
@@ -31,11 +31,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     let command = cli.command.unwrap_or(Command::Serve);
-    // Kept until the end of `main`, so that the last lines are written.
-    let _log_writer = init_logging(
-        settings.log_format,
+    // Kept until the end of `main`, so that the last lines and spans are written.
+    let _telemetry = init_telemetry(
+        &settings,
         matches!(command, Command::Serve | Command::Migrate),
-    );
+    )?;
     let mut out = std::io::stdout();
     match command {
         Command::Serve => {
@@ -73,11 +73,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// lock) cost a large share of a cheap call. Not lossy: when the thread falls behind,
 /// callers wait rather than lines being dropped. The other commands print their answer
 /// on standard output (CSV, JSON), so they log warnings and errors only, to standard
-/// error.
-fn init_logging(format: LogFormat, serving: bool) -> WorkerGuard {
-    let default = if serving { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let (writer, guard, terminal) = if serving {
+/// error. Spans go to the OTLP collector when one is set.
+fn init_telemetry(settings: &Settings, serving: bool) -> anyhow::Result<(Telemetry, WorkerGuard)> {
+    let (writer, guard, ansi) = if serving {
         let (writer, guard) = NonBlockingBuilder::default()
             .lossy(false)
             .finish(std::io::stdout());
@@ -96,15 +94,15 @@ fn init_logging(format: LogFormat, serving: bool) -> WorkerGuard {
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(terminal);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    guard
+    let config = TelemetryConfig {
+        log_format: settings.log_format,
+        ansi,
+        default_filter: if serving { "info" } else { "warn" },
+        otlp_endpoint: settings.otlp_endpoint.clone(),
+    };
+    let telemetry = telemetry::init(&config, writer).context("starting logs and traces")?;
+    // Dropped in this order: the spans are exported before the log writer stops.
+    Ok((telemetry, guard))
 }
 
 /// Completes on SIGINT or SIGTERM.

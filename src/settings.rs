@@ -208,6 +208,15 @@ pub struct Settings {
     /// `--admin-token`.
     #[arg(long, env = "TESSERA_ADMIN_TOKEN_FILE", global = true)]
     pub admin_token_file: Option<PathBuf>,
+    /// Address of the Prometheus endpoint (`GET /metrics`, plain HTTP); no endpoint when
+    /// unset. Keep it inside the cluster: it is not authenticated.
+    #[arg(long, env = "TESSERA_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// OTLP/gRPC collector every RPC's span is exported to (`http://host:4317`); no export
+    /// when unset. The other standard `OTEL_*` variables apply (`OTEL_SERVICE_NAME`,
+    /// `OTEL_TRACES_SAMPLER`, `OTEL_EXPORTER_OTLP_HEADERS`, …).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
     /// Log format.
     #[arg(
         long,

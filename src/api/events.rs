@@ -217,6 +217,7 @@ impl EventService for EventApi {
         let mut stopping = self.stopping.clone();
         let (sender, receiver) = mpsc::channel(QUEUED);
         tokio::spawn(async move {
+            let _watching = services.metrics.event_watcher(principal.kind());
             loop {
                 // Listen before reading, so a commit between the read and the wait wakes us.
                 let committed = notifier.notified();
@@ -231,6 +232,7 @@ impl EventService for EventApi {
                         }
                     };
                 for event in events {
+                    let changed_at = event.created_at;
                     let message = pb::WatchEventsResponse {
                         event: Some(view(principal, event)),
                     };
@@ -238,6 +240,9 @@ impl EventService for EventApi {
                         sent = sender.send(Ok(message)) => if sent.is_err() { return },
                         _ = stopping.wait_for(|stop| *stop) => return,
                     }
+                    services
+                        .metrics
+                        .event_delivered(services.now() - changed_at);
                 }
                 let read_something = scanned_to > filter.after_seq;
                 filter.after_seq = scanned_to;

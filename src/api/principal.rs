@@ -155,6 +155,16 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
+/// The id the logs name a principal by: the account, the partner, the device's seat;
+/// the admin has none.
+fn logged_id(principal: Principal) -> Option<Uuid> {
+    match principal {
+        Principal::Admin => None,
+        Principal::Account(id) | Principal::Partner(id) => Some(id),
+        Principal::Device { seat_id, .. } => Some(seat_id),
+    }
+}
+
 /// Authenticates every call: see the module's documentation.
 #[derive(Debug, Clone)]
 pub struct AuthenticateLayer {
@@ -219,7 +229,11 @@ where
                 None => Authentication::Missing,
                 Some(found) => match found {
                     Ok(Some(principal)) => {
-                        tracing::Span::current().record("principal", principal.kind().as_str());
+                        let span = tracing::Span::current();
+                        span.record("principal", principal.kind().as_str());
+                        if let Some(id) = logged_id(principal) {
+                            span.record("principal_id", tracing::field::display(id));
+                        }
                         Authentication::Authenticated(principal)
                     }
                     Ok(None) => Authentication::Invalid,

@@ -118,6 +118,16 @@ pub fn due_event(
     next(subscription.status, event).map(|_| event)
 }
 
+/// When the transition `event` that [`due_event`] owes `subscription` fell due: the end
+/// of its grace period for an expiry out of grace or suspension, the end of its term for
+/// every other.
+pub fn due_since(subscription: &Subscription, event: Event, grace: Duration) -> DateTime<Utc> {
+    match (subscription.status, event) {
+        (Grace | Suspended, Expire) => subscription.term_end + grace,
+        _ => subscription.term_end,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,15 @@ pub struct WorkerPolicy {
 /// Applies every transition due now, batch after batch, until nothing is due. Returns
 /// how many transitions it applied.
 pub async fn run_once(services: &Services, batch: i64) -> crate::Result<usize> {
+    let started = std::time::Instant::now();
+    let pass = pass(services, batch).await;
+    services
+        .metrics
+        .lifecycle_pass(pass.is_ok(), started.elapsed());
+    pass
+}
+
+async fn pass(services: &Services, batch: i64) -> crate::Result<usize> {
     let mut applied = 0;
     loop {
         let done = services.apply_due_transitions(batch).await?;

@@ -134,6 +134,10 @@ impl Services {
         key: Option<&IdempotencyKey>,
         work: impl AsyncFnOnce(&mut Unit) -> Result<T>,
     ) -> Result<Answer<T>> {
+        if let Some(key) = key {
+            // The call's log lines name the caller's request id (see `api::trace`).
+            tracing::Span::current().record("request_id", key.request_id.as_str());
+        }
         let mut unit = self.begin(Some(author), key).await?;
         if let Some(key) = key
             && let Some(stored) = unit.tx.stored_request(key).await?

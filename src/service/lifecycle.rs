@@ -4,7 +4,7 @@
 use super::Services;
 use crate::{
     domain::{
-        lifecycle::Event,
+        lifecycle::{self, Event},
         subscription::{DueQuery, Subscription},
     },
     error::Result,
@@ -32,19 +32,27 @@ impl Services {
             .claim_due(&DueQuery::at(unit.now, grace), limit)
             .await?;
         let mut done = Vec::with_capacity(due.len());
+        let mut lags = Vec::with_capacity(due.len());
         for mut subscription in due {
+            let owed = subscription
+                .due_transition(unit.now, grace)
+                .map(|event| lifecycle::due_since(&subscription, event, grace));
             let Some(event) =
                 subscription.apply_due_transition(unit.now, grace, &mut unit.events)?
             else {
                 continue;
             };
             unit.tx.save_subscription(&subscription).await?;
+            lags.push((event, unit.now - owed.unwrap_or(unit.now)));
             done.push(Transitioned {
                 subscription,
                 event,
             });
         }
         unit.commit().await?;
+        for (event, lag) in lags {
+            self.metrics.lifecycle_transition(event, lag);
+        }
         Ok(done)
     }
 

@@ -30,6 +30,7 @@ use crate::{
         redemption::{CodeHasher, ThrottlePolicy},
     },
     error::Result,
+    observe::metrics::Metrics,
     store::{Store, UnitOfWork, WriteContext},
 };
 use chrono::{DateTime, Duration, Utc};
@@ -68,6 +69,8 @@ pub struct Services {
     pub apple: Option<Arc<AppleVerifier>>,
     /// Google Play purchase verification, when configured.
     pub play: Option<Arc<PlayVerifier>>,
+    /// The server's metrics, recorded where each fact is known.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A unit of work in progress: the store's transaction, the events the rules recorded

@@ -12,6 +12,7 @@ use crate::{
         subscription::{Channel, NewSubscription, Renewal, Subscription},
     },
     error::{Error, Resource, Result},
+    observe::metrics::RedemptionOutcome,
 };
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -60,14 +61,28 @@ impl Services {
     /// and given back afterwards unless it was a guess.
     async fn throttled<T>(
         &self,
+        kind: CodeKind,
         account_id: Uuid,
         peer: Option<IpAddr>,
         redeem: impl AsyncFnOnce() -> Result<T>,
     ) -> Result<T> {
         let subjects = self.subjects(account_id, peer);
-        self.reserve_attempt(&subjects).await?;
+        if let Err(error) = self.reserve_attempt(&subjects).await {
+            if matches!(error, Error::Throttled { .. }) {
+                self.metrics.redemption(kind, RedemptionOutcome::Throttled);
+            }
+            return Err(error);
+        }
         let outcome = redeem().await;
         let guessed = matches!(&outcome, Err(error) if is_guess(error));
+        self.metrics.redemption(
+            kind,
+            match &outcome {
+                Ok(_) => RedemptionOutcome::Redeemed,
+                Err(_) if guessed => RedemptionOutcome::Guess,
+                Err(_) => RedemptionOutcome::Refused,
+            },
+        );
         if !guessed {
             let names: Vec<String> = subjects.into_iter().map(|(subject, _)| subject).collect();
             if let Err(error) = self.store.release_redemption_attempt(&names).await {
@@ -91,7 +106,7 @@ impl Services {
     ) -> Result<Subscription> {
         let hash = self.code_hasher.hash(code);
         let principal = Principal::Account(account_id);
-        self.throttled(account_id, peer, async || {
+        self.throttled(CodeKind::PartnerCode, account_id, peer, async || {
             let mut unit = self.begin(Some(principal), None).await?;
             let mut code = unit
                 .tx
@@ -139,7 +154,7 @@ impl Services {
     ) -> Result<Subscription> {
         let hash = self.code_hasher.hash(canonical_key);
         let principal = Principal::Account(account_id);
-        self.throttled(account_id, peer, async || {
+        self.throttled(CodeKind::ProductKey, account_id, peer, async || {
             let mut unit = self.begin(Some(principal), None).await?;
             let mut key = unit
                 .tx

@@ -77,6 +77,21 @@ impl Services {
         subscription_id: Uuid,
         device: NewSeat,
     ) -> Result<Activation> {
+        let activation = self.seat(principal, subscription_id, device).await;
+        match &activation {
+            Ok(activation) => self.metrics.seat_activated(activation.newly_taken),
+            Err(error) => self.metrics.seat_refused(error.reason()),
+        }
+        activation
+    }
+
+    /// [`Self::activate_seat`], unmeasured.
+    async fn seat(
+        &self,
+        principal: Principal,
+        subscription_id: Uuid,
+        device: NewSeat,
+    ) -> Result<Activation> {
         devices_visible_to(principal)?;
         let mut unit = self.begin(Some(principal), None).await?;
         let mut subscription = unit

@@ -246,6 +246,36 @@ pub trait Store:
     async fn flush_last_seen(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Asks the database itself (never a copy in memory) a trivial question: whether it
+    /// answers now. The health probe calls it. Errors: `Unavailable` (or `Storage`) when
+    /// it does not.
+    async fn ping(&self) -> Result<()>;
+
+    /// How the connection pool is used at this moment, for the metrics.
+    fn pool_use(&self) -> PoolUse;
+}
+
+/// A connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+impl PoolUse {
+    /// The use of an sqlx pool.
+    pub fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        Self {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
 }
 
 /// One write transaction over every aggregate. Events emitted on it are written with it

@@ -12,6 +12,7 @@ mod hostile_input;
 mod isolation;
 mod lifecycle;
 mod malformed_requests;
+mod observability;
 mod operating;
 mod partner_isolation;
 mod races;

@@ -42,6 +42,8 @@ pub struct TestApp {
     pub services: tessera::service::Services,
     pub clock: ManualClock,
     pub database_url: String,
+    /// The Prometheus endpoint, when the test turned it on.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _database: TestDb,
@@ -75,6 +77,7 @@ pub async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) ->
         .expect("the server starts");
     let address = app.local_addr();
     let endpoint = format!("http://{address}");
+    let metrics_addr = app.metrics_addr();
     let store = app.store().clone();
     let services = app.services().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -95,6 +98,7 @@ pub async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) ->
         services,
         clock,
         database_url: database.url(),
+        metrics_addr,
         shutdown: Some(shutdown),
         server: Some(server),
         _database: database,
@@ -126,6 +130,13 @@ impl TestApp {
             .last_event_seq()
             .await
             .expect("the counter reads")
+    }
+
+    /// Tells the server to shut down, without waiting for it.
+    pub fn begin_stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
     }
 
     /// Stops the server and waits until it has finished.

@@ -24,7 +24,7 @@ use self::{
     model::ReadModel,
     unit::CachedUnit,
 };
-use super::{Backend, CommitListener, Store, UnitOfWork, WriteContext};
+use super::{Backend, CommitListener, PoolUse, Store, UnitOfWork, WriteContext};
 use crate::{domain::secret::KeyFingerprint, error::Result};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -126,6 +126,14 @@ impl Store for CachedStore {
 
     async fn announce_changes(&self, changes: &ChangeSet) -> Result<()> {
         self.inner.announce_changes(changes).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+
+    fn pool_use(&self) -> PoolUse {
+        self.inner.pool_use()
     }
 
     async fn flush_last_seen(&self) -> Result<()> {

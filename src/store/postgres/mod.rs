@@ -23,7 +23,7 @@ mod sequencer;
 mod subscriptions;
 
 use super::{
-    Backend, CommitListener, Store, UnitOfWork, WriteContext,
+    Backend, CommitListener, PoolUse, Store, UnitOfWork, WriteContext,
     cached::change::{ChangeSet, NoticeSink},
 };
 use crate::{
@@ -207,6 +207,15 @@ impl Store for PgStore {
     async fn announce_changes(&self, changes: &ChangeSet) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         commit_notices::announce_changes(&mut conn, changes).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn pool_use(&self) -> PoolUse {
+        PoolUse::of(&self.pool)
     }
 }
 

@@ -21,7 +21,7 @@ mod subscriptions;
 
 use self::group_commit::{GroupCommit, Turn};
 use super::{
-    Backend, CommitListener, Store, UnitOfWork, WriteContext,
+    Backend, CommitListener, PoolUse, Store, UnitOfWork, WriteContext,
     cached::change::{ChangeSet, NoticeSink},
     records,
 };
@@ -283,6 +283,18 @@ impl Store for SqliteStore {
 
     async fn announce_changes(&self, _changes: &ChangeSet) -> Result<()> {
         Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        // Reads the schema's first page, so the file itself must answer.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn pool_use(&self) -> PoolUse {
+        PoolUse::of(&self.pool)
     }
 }
 
