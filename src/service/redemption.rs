@@ -249,7 +249,8 @@ impl Services {
             keys: &keys,
             plan_code: plan.code,
             kind,
-            batch_label: label,
+            // As stored (count is at least 1).
+            batch_label: stored.first().map_or("", |key| key.batch_label.as_str()),
         })?;
         unit.commit().await?;
         Ok(keys)
