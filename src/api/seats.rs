@@ -10,7 +10,7 @@ use crate::{
         account::parse_display_name,
         page::PageRequest,
         principal::Principal,
-        protection::Action,
+        protection::{Action, Warning},
         seat::{NewSeat, parse_device_id},
     },
     proto::{self as pb, seat_service_server::SeatService},
@@ -118,27 +118,36 @@ impl SeatService for SeatApi {
             days_left: subscription.days_left(now) as i32,
             seat: Some(pb::Seat::from(report.seat)),
             subscription: Some(subscription_for(principal, subscription, now)),
-            warnings: report
-                .verdict
-                .warning
+            warnings: warnings(report.verdict.warning),
+            actions: actions(report.verdict.actions, &alternatives),
+        }))
+    }
+
+    async fn check_account_protection(
+        &self,
+        request: Request<pb::CheckAccountProtectionRequest>,
+    ) -> Result<Response<pb::CheckAccountProtectionResponse>, Status> {
+        let principal = caller::<(Account, Admin), _>(&request)?;
+        let account_id = names::account("parent", &request.get_ref().parent, principal)?;
+        let now = self.services.now();
+        let report = self
+            .services
+            .account_protection(principal, account_id)
+            .await?;
+        Ok(Response::new(pb::CheckAccountProtectionResponse {
+            subscriptions: report
                 .into_iter()
-                .map(|(kind, message, days)| pb::ProtectionWarning {
-                    kind: pb::WarningKind::from(kind) as i32,
-                    message,
-                    days: days as i32,
-                })
-                .collect(),
-            actions: report
-                .verdict
-                .actions
-                .into_iter()
-                .map(|action| pb::ProtectionAction {
-                    kind: pb::ActionKind::from(action) as i32,
-                    subscriptions: if action == Action::ApplySubscription {
-                        alternatives.clone()
-                    } else {
-                        Vec::new()
-                    },
+                .map(|(subscription, verdict, alternatives)| {
+                    let alternatives: Vec<_> = alternatives
+                        .into_iter()
+                        .map(|s| subscription_for(principal, s, now))
+                        .collect();
+                    pb::SubscriptionProtection {
+                        subscription: Some(subscription_for(principal, subscription, now)),
+                        protected: verdict.protected,
+                        warnings: warnings(verdict.warning),
+                        actions: actions(verdict.actions, &alternatives),
+                    }
                 })
                 .collect(),
         }))
@@ -160,4 +169,31 @@ impl SeatService for SeatApi {
             seat: Some(pb::Seat::from(seat)),
         }))
     }
+}
+
+/// A verdict's warning as sent.
+fn warnings(warning: Option<(Warning, String, i64)>) -> Vec<pb::ProtectionWarning> {
+    warning
+        .into_iter()
+        .map(|(kind, message, days)| pb::ProtectionWarning {
+            kind: pb::WarningKind::from(kind) as i32,
+            message,
+            days: days as i32,
+        })
+        .collect()
+}
+
+/// A verdict's actions as sent; applying another subscription lists `alternatives`.
+fn actions(actions: Vec<Action>, alternatives: &[pb::Subscription]) -> Vec<pb::ProtectionAction> {
+    actions
+        .into_iter()
+        .map(|action| pb::ProtectionAction {
+            kind: pb::ActionKind::from(action) as i32,
+            subscriptions: if action == Action::ApplySubscription {
+                alternatives.to_vec()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect()
 }
