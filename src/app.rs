@@ -34,6 +34,7 @@ use crate::{
     service::{Policy, Services},
     settings::Settings,
     store::{self, CommitListener, EventSequencer, Store, cached::CachedStore},
+    web::WebLayer,
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -53,6 +54,7 @@ pub struct Application {
     event_sequencer: Option<EventSequencer>,
     last_seen_flush: std::time::Duration,
     shutdown_grace: std::time::Duration,
+    web: WebLayer,
 }
 
 impl Application {
@@ -102,6 +104,7 @@ impl Application {
             shutdown_grace: std::time::Duration::from_secs(u64::from(
                 settings.shutdown_grace_seconds,
             )),
+            web: WebLayer::new(&settings.cors_origins),
         })
     }
 
@@ -179,8 +182,11 @@ impl Application {
         let mut drain_deadline = stopping.clone();
         let grace = self.shutdown_grace;
         let serving = Server::builder()
+            // Browsers (the account page) speak gRPC-Web over HTTP/1.1; see `web`.
+            .accept_http1(true)
             .layer(RpcTraceLayer)
             .layer(AuthenticateLayer::new(services.clone()))
+            .layer(self.web)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(

@@ -4,7 +4,8 @@
 //! Layers, each using only those below it: [`api`] (the gRPC edge) → [`service`] (the
 //! use cases, one unit of work each) → [`domain`] (aggregates and their rules, no I/O)
 //! and [`store`] (per-aggregate traits, a module per backend). [`app`] starts it all;
-//! [`settings`] is the configuration. `ARCHITECTURE.md` tells how a request flows.
+//! [`settings`] is the configuration; [`web`] lets browsers in (gRPC-Web and the
+//! account page). `ARCHITECTURE.md` tells how a request flows.
 
 pub mod api;
 pub mod app;
@@ -17,6 +18,7 @@ pub mod proto;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod web;
 
 pub use app::Application;
 pub use error::{Error, Result};

@@ -21,3 +21,4 @@ mod seats;
 mod stored_records;
 mod subscriptions;
 mod support;
+mod web;

@@ -34,6 +34,8 @@ pub enum Db {
 /// A running server and clients for it.
 pub struct TestApp {
     pub channel: Channel,
+    /// Where the server listens (for calls that do not go through `tessera-client`).
+    pub address: std::net::SocketAddr,
     /// The server's store, for reading the event counter.
     pub store: std::sync::Arc<dyn tessera::store::Store>,
     /// The server's use cases, for driving the lifecycle worker.
@@ -68,7 +70,8 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
     let app = Application::build_with_clock(&settings, Arc::new(clock.clone()))
         .await
         .expect("the server starts");
-    let endpoint = format!("http://{}", app.local_addr());
+    let address = app.local_addr();
+    let endpoint = format!("http://{address}");
     let store = app.store().clone();
     let services = app.services().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -84,6 +87,7 @@ async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) -> Opt
         .expect("the client connects");
     Some(TestApp {
         channel,
+        address,
         store,
         services,
         clock,
