@@ -13,7 +13,7 @@ pub mod page;
 
 use self::page::AccountPage;
 use std::{str::FromStr, time::Duration};
-use tonic::codegen::http::{HeaderName, HeaderValue, Method, header};
+use tonic::codegen::http::{HeaderName, HeaderValue, Method};
 use tonic_web::{GrpcWebLayer, GrpcWebService};
 use tower::{Layer, util::Either};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
@@ -76,7 +76,6 @@ impl WebLayer {
                 .allow_headers(REQUEST_HEADERS.map(HeaderName::from_static))
                 .expose_headers(RESPONSE_HEADERS.map(HeaderName::from_static))
                 .max_age(Duration::from_secs(600))
-                .vary([header::ORIGIN])
         });
         Self { cors }
     }

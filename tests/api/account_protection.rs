@@ -100,7 +100,7 @@ async fn each_subscription_shows_what_its_devices_are_told(db: Db) {
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    assert_eq!(alternatives, [renewing.name.clone()]);
+    assert_eq!(alternatives, std::slice::from_ref(&renewing.name));
 
     // The device on it is told the same.
     let told = app.check_protection(&device.device_token).await;
