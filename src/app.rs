@@ -36,6 +36,7 @@ use crate::{
     settings::Settings,
     store::{self, CommitListener, EventSequencer, Store, cached::CachedStore},
     transport::{self, TransportSettings, tls::ReloadingTls},
+    web::WebLayer,
 };
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -60,6 +61,7 @@ pub struct Application {
     tls: Option<Arc<ReloadingTls>>,
     watch_streams_per_caller: usize,
     metrics_listener: Option<TcpListener>,
+    web: WebLayer,
 }
 
 impl Application {
@@ -125,6 +127,7 @@ impl Application {
             tls,
             watch_streams_per_caller: settings.max_watch_streams_per_caller as usize,
             metrics_listener,
+            web: WebLayer::new(&settings.cors_origins),
         })
     }
 
@@ -257,8 +260,11 @@ impl Application {
             .layer(set_request_id)
             .layer(propagate_request_id)
             .layer(RpcTraceLayer::new(metrics))
-            .layer(WireLayer::new(MAX_REQUEST_BYTES))
             .layer(AuthenticateLayer::new(services))
+            // Browsers (the account page) speak gRPC-Web; see `web`. Inside it the calls
+            // are gRPC, whose framing `WireLayer` follows.
+            .layer(self.web)
+            .layer(WireLayer::new(MAX_REQUEST_BYTES))
             .service(routes.routes().prepare());
         let serving = async {
             transport::serve(self.listener, self.transport, self.tls, service, shutdown).await;

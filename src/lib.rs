@@ -5,7 +5,8 @@
 //! use cases, one unit of work each) → [`domain`] (aggregates and their rules, no I/O)
 //! and [`store`] (per-aggregate traits, a module per backend). [`app`] starts it all;
 //! [`settings`] is the configuration; [`observe`] is what operators see of it (metrics,
-//! logs, traces, health). `ARCHITECTURE.md` tells how a request flows.
+//! logs, traces, health); [`web`] lets browsers in (gRPC-Web and the account page).
+//! `ARCHITECTURE.md` tells how a request flows.
 
 pub mod api;
 pub mod app;
@@ -20,6 +21,7 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod transport;
+pub mod web;
 
 pub use app::Application;
 pub use error::{Error, Result};

@@ -1,7 +1,10 @@
 //! Configuration: flags with environment-variable fallbacks and defaults that run out of
 //! the box. Documented in the README's configuration table.
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    web::CorsOrigin,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -437,6 +440,16 @@ pub struct Settings {
         global = true
     )]
     pub max_watch_streams_per_caller: u32,
+    /// A web origin (`https://shop.example.com`) whose pages may call the API with
+    /// gRPC-Web; repeat the flag or separate origins with commas. None by default: the
+    /// account page that Tessera serves itself is on its own origin and needs none.
+    #[arg(
+        long = "cors-origin",
+        env = "TESSERA_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<CorsOrigin>,
     /// The iOS app's bundle id; App Store restores are refused while it is unset.
     #[arg(long, env = "TESSERA_APPLE_BUNDLE_ID", global = true)]
     pub apple_bundle_id: Option<String>,

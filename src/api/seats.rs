@@ -130,17 +130,35 @@ impl SeatService for SeatApi {
             seat: Some(pb::Seat::from(report.seat)),
             subscription: Some(subscription_for(principal, subscription, now)),
             warnings: warnings(report.verdict.warning),
-            actions: report
-                .verdict
-                .actions
+            actions: actions(report.verdict.actions, &alternatives),
+        }))
+    }
+
+    async fn check_account_protection(
+        &self,
+        request: Request<pb::CheckAccountProtectionRequest>,
+    ) -> Result<Response<pb::CheckAccountProtectionResponse>, Status> {
+        let principal = caller::<(Account, Admin), _>(&request)?;
+        let account_id = names::account("parent", &request.get_ref().parent, principal)?;
+        let now = self.services.now();
+        let report = self
+            .services
+            .account_protection(principal, account_id)
+            .await?;
+        Ok(Response::new(pb::CheckAccountProtectionResponse {
+            subscriptions: report
                 .into_iter()
-                .map(|action| pb::ProtectionAction {
-                    kind: pb::ActionKind::from(action) as i32,
-                    subscriptions: if action == Action::ApplySubscription {
-                        alternatives.clone()
-                    } else {
-                        Vec::new()
-                    },
+                .map(|(subscription, verdict, alternatives)| {
+                    let alternatives: Vec<_> = alternatives
+                        .into_iter()
+                        .map(|s| subscription_for(principal, s, now))
+                        .collect();
+                    pb::SubscriptionProtection {
+                        subscription: Some(subscription_for(principal, subscription, now)),
+                        protected: verdict.protected,
+                        warnings: warnings(verdict.warning),
+                        actions: actions(verdict.actions, &alternatives),
+                    }
                 })
                 .collect(),
         }))
@@ -172,6 +190,21 @@ fn warnings(warning: Option<(Warning, String, i64)>) -> Vec<pb::ProtectionWarnin
             kind: pb::WarningKind::from(kind) as i32,
             message,
             days: days as i32,
+        })
+        .collect()
+}
+
+/// A verdict's actions as sent; applying another subscription lists `alternatives`.
+fn actions(actions: Vec<Action>, alternatives: &[pb::Subscription]) -> Vec<pb::ProtectionAction> {
+    actions
+        .into_iter()
+        .map(|action| pb::ProtectionAction {
+            kind: pb::ActionKind::from(action) as i32,
+            subscriptions: if action == Action::ApplySubscription {
+                alternatives.to_vec()
+            } else {
+                Vec::new()
+            },
         })
         .collect()
 }

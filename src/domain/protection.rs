@@ -76,7 +76,8 @@ pub fn seat_removed() -> Verdict {
 }
 
 /// Judges a device's protection. `alternatives` says whether the account has another
-/// active subscription with a free seat.
+/// active subscription with a free seat. A device whose seat was removed is told so;
+/// one that holds its seat is told what [`judge_subscription`] says.
 pub fn judge(
     seat: &Seat,
     subscription: &Subscription,
@@ -88,6 +89,19 @@ pub fn judge(
     if !seat.is_active() {
         return seat_removed();
     }
+    judge_subscription(subscription, now, warning_window, grace, alternatives)
+}
+
+/// What every device holding a seat on `subscription` is told: the verdict the account
+/// page shows for the subscription. `alternatives` says whether the account has another
+/// active subscription with a free seat.
+pub fn judge_subscription(
+    subscription: &Subscription,
+    now: DateTime<Utc>,
+    warning_window: Duration,
+    grace: Duration,
+    alternatives: bool,
+) -> Verdict {
     let left = days_left(now, subscription.term_end);
     let warning = match subscription.status {
         Status::Active | Status::Trial => {
@@ -145,5 +159,91 @@ pub fn judge(
         protected: subscription.status.protects(),
         warning,
         actions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{seat::Platform, subscription::direct_subscription};
+
+    fn seat_on(subscription: &Subscription, removed: bool) -> Seat {
+        let now = Utc::now();
+        Seat {
+            id: uuid::Uuid::now_v7(),
+            subscription_id: subscription.id,
+            device_id: "pc".to_owned(),
+            platform: Platform::Windows,
+            display_name: "PC".to_owned(),
+            activated_at: now,
+            last_seen_at: now,
+            deactivated_at: removed.then_some(now),
+        }
+    }
+
+    #[test]
+    fn a_device_holding_its_seat_is_told_what_the_subscription_verdict_says() {
+        let window = Duration::days(30);
+        let grace = Duration::days(14);
+        let mut lapsing = direct_subscription("deluxe-3");
+        lapsing.auto_renew = false;
+        let now = lapsing.term_end - Duration::days(10);
+        for subscription in [direct_subscription("deluxe-3"), lapsing] {
+            for alternatives in [false, true] {
+                let told = judge(
+                    &seat_on(&subscription, false),
+                    &subscription,
+                    now,
+                    window,
+                    grace,
+                    alternatives,
+                );
+                let shown = judge_subscription(&subscription, now, window, grace, alternatives);
+                assert_eq!(told, shown);
+            }
+        }
+    }
+
+    #[test]
+    fn a_subscription_that_lapses_soon_warns_with_what_would_help() {
+        let mut lapsing = direct_subscription("deluxe-3");
+        lapsing.auto_renew = false;
+        let now = lapsing.term_end - Duration::days(10);
+        let verdict =
+            judge_subscription(&lapsing, now, Duration::days(30), Duration::days(14), true);
+        assert!(verdict.protected);
+        let (warning, message, days) = verdict.warning.expect("a warning");
+        assert_eq!(warning, Warning::ExpiringSoon);
+        assert_eq!(days, 10);
+        assert_eq!(message, "Your protection expires in 10 days.");
+        assert_eq!(
+            verdict.actions,
+            [
+                Action::Renew,
+                Action::ApplySubscription,
+                Action::RecoverPurchase
+            ]
+        );
+        let renewing = direct_subscription("deluxe-3");
+        let quiet =
+            judge_subscription(&renewing, now, Duration::days(30), Duration::days(14), true);
+        assert_eq!(quiet.warning, None);
+        assert!(quiet.actions.is_empty());
+    }
+
+    #[test]
+    fn a_removed_device_is_told_so_whatever_the_subscription() {
+        let subscription = direct_subscription("deluxe-3");
+        let verdict = judge(
+            &seat_on(&subscription, true),
+            &subscription,
+            Utc::now(),
+            Duration::days(30),
+            Duration::days(14),
+            false,
+        );
+        assert!(!verdict.protected);
+        assert_eq!(verdict.warning.unwrap().0, Warning::SeatRemoved);
+        assert_eq!(verdict.actions, [Action::RecoverPurchase]);
     }
 }

@@ -202,6 +202,45 @@ impl Services {
         })))
     }
 
+    /// What the devices on each of an account's subscriptions are told (the account
+    /// page's view of "am I protected?"), newest subscription first, each with the
+    /// account's other subscriptions its devices could move to.
+    /// Errors: `NotFound` (Account) for another account's.
+    pub async fn account_protection(
+        &self,
+        principal: Principal,
+        account_id: Uuid,
+    ) -> Result<Vec<(Subscription, Verdict, Vec<Subscription>)>> {
+        self.store.account(principal.scope(), account_id).await?;
+        let now = self.now();
+        let subscriptions = self
+            .store
+            .account_subscriptions(principal.scope(), account_id)
+            .await?;
+        let with_free_seat = self
+            .store
+            .subscriptions_with_free_seat(principal.scope(), account_id)
+            .await?;
+        Ok(subscriptions
+            .into_iter()
+            .map(|subscription| {
+                let alternatives: Vec<Subscription> = with_free_seat
+                    .iter()
+                    .filter(|other| other.id != subscription.id && other.admits_seat(&[]).is_ok())
+                    .cloned()
+                    .collect();
+                let verdict = protection::judge_subscription(
+                    &subscription,
+                    now,
+                    self.policy.warning_window,
+                    self.policy.grace,
+                    !alternatives.is_empty(),
+                );
+                (subscription, verdict, alternatives)
+            })
+            .collect())
+    }
+
     /// Moves a device's seat to another subscription of the same account; its tokens
     /// follow it. Both subscriptions are locked in id order, so concurrent moves cannot
     /// deadlock. Errors: `NotFound`; `InvalidArgument`; `FailedPrecondition`

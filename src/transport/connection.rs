@@ -7,7 +7,10 @@ use super::{
 };
 use crate::error::Error;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
 use std::{
     convert::Infallible,
     future::Future,
@@ -104,8 +107,15 @@ async fn serve_http2<IO, S>(
         certificate,
         open_calls: Arc::new(open_calls),
     };
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // HTTP/2 for gRPC; HTTP/1.1 too, for browsers (gRPC-Web and the account page, see
+    // `web`), told apart by the HTTP/2 preface.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.handshake_timeout);
+    builder
+        .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(settings.max_concurrent_streams)
         .max_send_buf_size(STREAM_SEND_BUFFER_BYTES)

@@ -154,7 +154,7 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig> {
             files.certificate.display()
         ))
     })?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 

@@ -3,6 +3,7 @@
 //! `TEST_DATABASE_URL` is set (CI sets it). The store itself has its own conformance
 //! suite, `tests/store/`.
 
+mod account_protection;
 mod accounts;
 mod carrier;
 mod control_characters;
@@ -26,3 +27,4 @@ mod subscriptions;
 mod support;
 mod timestamps;
 mod transport;
+mod web;
