@@ -41,13 +41,13 @@ impl Services {
         &self,
         partner_id: Uuid,
         reference: String,
-        plan: &'static Plan,
+        plan: Plan,
         start: Option<DateTime<Utc>>,
         key: Option<&IdempotencyKey>,
     ) -> Result<Answer<Provisioned>> {
         self.idempotent(Principal::Partner(partner_id), key, async |unit| {
             let new = NewSubscription {
-                plan,
+                plan: plan.clone(),
                 channel: Channel::Carrier,
                 account_id: None,
                 auto_renew: true,
@@ -97,14 +97,14 @@ impl Services {
         &self,
         principal: Principal,
         id: Uuid,
-        plan: &'static Plan,
+        plan: Plan,
         policy: DowngradePolicy,
         key: Option<&IdempotencyKey>,
     ) -> Result<Answer<PlanChange>> {
         self.idempotent(principal, key, async |unit| {
             let mut subscription = unit.tx.lock_subscription(principal.scope(), id).await?;
             subscription.ensure_not_ended()?;
-            let deactivated_seats = change_plan_in(unit, &mut subscription, plan, policy).await?;
+            let deactivated_seats = change_plan_in(unit, &mut subscription, &plan, policy).await?;
             Ok(PlanChange {
                 subscription,
                 deactivated_seats,
@@ -147,7 +147,7 @@ impl Services {
     ) -> Result<Answer<Subscription>> {
         self.idempotent(principal, key, async |unit| {
             let mut subscription = unit.tx.lock_subscription(principal.scope(), id).await?;
-            let term = subscription.plan()?.term;
+            let term = self.catalog.plan_of(&subscription.plan_code)?.term;
             subscription.renew(term, renewal, unit.now, &mut unit.events)?;
             unit.tx.save_subscription(&subscription).await?;
             Ok(subscription)
@@ -187,7 +187,7 @@ impl Services {
 pub(crate) async fn change_plan_in(
     unit: &mut Unit,
     subscription: &mut Subscription,
-    plan: &'static Plan,
+    plan: &Plan,
     policy: DowngradePolicy,
 ) -> Result<i64> {
     if subscription.plan_code == plan.code {

@@ -33,8 +33,12 @@ impl Services {
             .await?;
         let mut done = Vec::with_capacity(due.len());
         for mut subscription in due {
-            let Some(event) =
-                subscription.apply_due_transition(unit.now, grace, &mut unit.events)?
+            let Some(event) = subscription.apply_due_transition(
+                &self.catalog,
+                unit.now,
+                grace,
+                &mut unit.events,
+            )?
             else {
                 continue;
             };

@@ -15,6 +15,10 @@ fn purchase(store: StoreKind, original_id: &str, subscription_id: Uuid) -> Store
         subscription_id,
         product_id: "com.vendor.suite.deluxe-3".to_owned(),
         environment: "Production".to_owned(),
+        latest_transaction_id: None,
+        latest_purchased_at: None,
+        latest_signed_at: None,
+        renewal_signed_at: None,
         created_at: at(1) + Duration::microseconds(1),
         updated_at: at(1) + Duration::microseconds(1),
     }

@@ -88,6 +88,7 @@ async fn restore(
             pb::RestoreStorePurchaseRequest {
                 store: store as i32,
                 signed_proof: proof.to_owned(),
+                ..Default::default()
             },
         ))
         .await

@@ -164,6 +164,7 @@ async fn expired_purchases_unknown_products_and_malformed_requests_are_refused(d
         .restore_store_purchase(admin(pb::RestoreStorePurchaseRequest {
             store: pb::Channel::AppStore as i32,
             signed_proof: genuine.clone(),
+            ..Default::default()
         }))
         .await
         .unwrap_err();

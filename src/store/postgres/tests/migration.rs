@@ -386,6 +386,10 @@ async fn read_back_through_the_store(store: &PgStore, ids: &Ids) {
             subscription_id: ids.subscription,
             product_id: "com.vendor.suite.deluxe-3".into(),
             environment: "Production".into(),
+            latest_transaction_id: None,
+            latest_purchased_at: None,
+            latest_signed_at: None,
+            renewal_signed_at: None,
             created_at: at(T0),
             updated_at: at(T1),
         })
