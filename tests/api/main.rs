@@ -5,6 +5,7 @@
 
 mod accounts;
 mod carrier;
+mod catalog;
 mod durability;
 mod events;
 mod hostile_input;

@@ -421,7 +421,13 @@ async fn check_column_types(pool: &PgPool) {
     .unwrap();
     // Text and number columns that stay as they are although their names look like ids
     // or instants.
-    let not_ids = ["original_id", "product_id", "request_id", "device_id"];
+    let not_ids = [
+        "original_id",
+        "product_id",
+        "request_id",
+        "device_id",
+        "latest_transaction_id",
+    ];
     for column in &columns {
         let table: String = column.get(0);
         let name: String = column.get(1);
