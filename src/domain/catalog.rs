@@ -364,7 +364,6 @@ impl Catalog {
         }
         let mut listed: Vec<(&StoreProduct, &usize)> = by_product.iter().collect();
         listed.sort_by_key(|(product, _)| product.to_string());
-        let mut plans = plans;
         for (product, plan) in listed {
             plans[*plan].store_products.push(product.clone());
         }
