@@ -24,8 +24,8 @@ use std::{
 };
 use tessera::{
     domain::{
+        catalog::Catalog,
         event::{EventType, NewEvent},
-        plan,
         principal::Scope,
         subscription::{Channel, NewSubscription, Subscription},
     },
@@ -57,7 +57,10 @@ fn new_subscription() -> Subscription {
     let now = chrono::Utc::now();
     Subscription::create(
         NewSubscription {
-            plan: plan::find("deluxe-3").expect("the catalog has deluxe-3"),
+            plan: Catalog::embedded()
+                .plan("deluxe-3")
+                .expect("the catalog has deluxe-3")
+                .clone(),
             channel: Channel::Retail,
             account_id: None,
             auto_renew: true,

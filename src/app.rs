@@ -15,6 +15,7 @@ use crate::{
         google::{PlayConfig, PlayVerifier},
     },
     domain::{
+        catalog::Catalog,
         clock::{Clock, SystemClock},
         redemption::{CodeHasher, ThrottlePolicy},
         secret::{KeyFingerprint, KeyOrigin, token_hash},
@@ -324,6 +325,8 @@ async fn flush_last_seen(
 /// Connects to the database, applies migrations, loads the secrets and builds the
 /// store-proof verifiers: every use case's dependencies.
 pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Services> {
+    // Before the database: a mistake in the catalog stops start-up with its line.
+    let catalog = load_catalog(settings)?;
     let sync = if settings.unsafe_sqlite_synchronous_off {
         store::SqliteSync::UnsafeOff
     } else {
@@ -352,6 +355,7 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
         clock,
         policy: Arc::new(policy),
         code_hasher: CodeHasher::new(&secret),
+        catalog: Arc::new(catalog),
         apple: apple_verifier(settings)?.map(Arc::new),
         play: play_verifier(settings)?.map(Arc::new),
         metrics: Arc::new(Metrics::new()),
@@ -421,6 +425,21 @@ fn listen_error(address: SocketAddr, error: std::io::Error) -> Error {
 /// [`open_services`] with the system clock (the command line).
 pub async fn open_services_now(settings: &Settings) -> Result<Services> {
     open_services(settings, Arc::new(SystemClock)).await
+}
+
+/// The catalog file of the settings, or the one built in.
+/// Errors: `Internal`, naming the file, the line and the field of every mistake.
+pub fn load_catalog(settings: &Settings) -> Result<Catalog> {
+    let Some(path) = &settings.catalog else {
+        return Ok(Catalog::embedded().clone());
+    };
+    let bytes = read_config_file("the catalog", path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Internal(format!("the catalog {} is not UTF-8", path.display())))?;
+    Catalog::parse(&path.display().to_string(), &text).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Error::Internal(format!("the catalog is invalid:\n{}", lines.join("\n")))
+    })
 }
 
 fn read_config_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {

@@ -132,6 +132,16 @@ reasons! {
     StorePurchaseRevoked = "STORE_PURCHASE_REVOKED",
     /// The store product maps to no plan.
     StoreProductUnknown = "STORE_PRODUCT_UNKNOWN",
+    /// The store has not been paid for the purchase (pending, or abandoned unpaid).
+    StorePurchaseNotPaid = "STORE_PURCHASE_NOT_PAID",
+    /// The store holds the subscription (payment on hold, or paused).
+    StorePurchaseOnHold = "STORE_PURCHASE_ON_HOLD",
+    /// A newer transaction of the purchase is on file than the proof.
+    StoreProofOutdated = "STORE_PROOF_OUTDATED",
+    /// The app bound the purchase to another account.
+    StorePurchaseOtherAccount = "STORE_PURCHASE_OTHER_ACCOUNT",
+    /// The store manages the subscription: cancel it there.
+    SubscriptionManagedByStore = "SUBSCRIPTION_MANAGED_BY_STORE",
     /// The database cannot be reached.
     StorageUnavailable = "STORAGE_UNAVAILABLE",
     /// The caller has as many event streams open as it may.

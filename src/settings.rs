@@ -450,6 +450,11 @@ pub struct Settings {
         global = true
     )]
     pub cors_origins: Vec<CorsOrigin>,
+    /// A TOML catalog file: the plans sold and the store products that grant them (the
+    /// catalog built into the binary, `catalog/default.toml`, when unset). Checked at
+    /// start-up; a mistake stops the server with its line.
+    #[arg(long, env = "TESSERA_CATALOG", global = true)]
+    pub catalog: Option<std::path::PathBuf>,
     /// The iOS app's bundle id; App Store restores are refused while it is unset.
     #[arg(long, env = "TESSERA_APPLE_BUNDLE_ID", global = true)]
     pub apple_bundle_id: Option<String>,

@@ -158,3 +158,66 @@ fn every_forged_or_broken_proof_is_rejected_with_its_reason() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The genuine Apple-signed Sandbox data copied into `tests/fixtures/app-store/`.
+fn genuine(kind: &str) -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/app-store");
+    let mut found: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jws"))
+        .map(|path| {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (
+                name,
+                std::fs::read_to_string(&path).unwrap().trim().to_owned(),
+            )
+        })
+        .filter(|(name, _)| name.contains(kind))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The bundle id of a fixture, from its name.
+fn bundle_of(name: &str) -> &'static str {
+    if name.starts_with("sessionpro-") {
+        "com.loki-project.loki-messenger"
+    } else {
+        "com.leinotek.LovePush"
+    }
+}
+
+#[test]
+fn every_genuine_transaction_verifies_against_apples_root_at_its_signed_date() {
+    let transactions = genuine("-transaction-");
+    assert_eq!(transactions.len(), 16);
+    let long_after = Utc.with_ymd_and_hms(2038, 1, 1, 0, 0, 0).unwrap();
+    for (name, jws) in &transactions {
+        let verifier = AppleVerifier::new(AppleConfig::with_apple_root(bundle_of(name), "Sandbox"));
+        let purchase = verifier
+            .verify(jws, long_after)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(name.contains(&purchase.transaction_id), "{name}");
+        assert_eq!(purchase.environment, "Sandbox");
+    }
+}
+
+#[test]
+fn genuine_renewal_infos_verify_and_say_whether_they_renew() {
+    let infos = genuine("-renewal-info-");
+    assert_eq!(infos.len(), 2);
+    for (name, jws) in &infos {
+        let verifier = AppleVerifier::new(AppleConfig::with_apple_root(bundle_of(name), "Sandbox"));
+        let renewal = verifier
+            .verify_renewal_info(jws, Utc::now())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(name.contains(&renewal.original_id), "{name}");
+        // The Session Pro one was signed after auto-renewal was turned off.
+        assert_eq!(
+            renewal.auto_renew,
+            name.starts_with("onlyfriends-"),
+            "{name}"
+        );
+    }
+}

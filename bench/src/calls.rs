@@ -11,7 +11,7 @@ use std::{
     ops::Range,
     sync::atomic::{AtomicU64, Ordering},
 };
-use tessera::domain::plan;
+use tessera::domain::catalog::Catalog;
 use tessera_client::{
     pb::{
         self, seat_service_client::SeatServiceClient,
@@ -116,7 +116,9 @@ impl Calls {
             .create_subscription(with_token(&self.admin_token, request))
             .await?
             .into_inner();
-        let free = plan::find(SOLD_PLAN).map_or(0, |plan| plan.seat_limit);
+        let free = Catalog::embedded()
+            .plan(SOLD_PLAN)
+            .map_or(0, |plan| plan.seat_limit);
         self.pool.add(
             Target {
                 subscription: subscription_id(&created.name)?,

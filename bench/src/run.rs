@@ -21,7 +21,7 @@ use crate::{
 };
 use anyhow::{Context as _, Result, bail, ensure};
 use std::{ops::Range, path::PathBuf, sync::Arc, time::Duration};
-use tessera::{domain::plan, store::Backend};
+use tessera::{domain::catalog::Catalog, store::Backend};
 use tessera_client::{
     connect,
     pb::{self, partner_service_client::PartnerServiceClient},
@@ -145,7 +145,8 @@ impl Run<'_> {
 
     async fn measure(&self) -> Result<Report> {
         let options = self.options;
-        let plan = plan::find(&options.plan)
+        let plan = Catalog::embedded()
+            .plan(&options.plan)
             .with_context(|| format!("{} is not a plan of the catalog", options.plan))?;
         ensure!(
             (1..=plan.seat_limit as u64).contains(&options.seats),

@@ -9,7 +9,7 @@ use crate::{
             subscription as subscription_name,
         },
         partner::{Partner, PartnerKey, PartnerStatus},
-        plan::{Plan, Term},
+        plan::{Plan, StoreProduct, Term},
         principal::Principal,
         protection::{Action, Warning},
         seat::{Platform, Seat},
@@ -35,14 +35,32 @@ impl From<&Plan> for pb::Plan {
             Term::Months(n) => (n as i32, 0),
             Term::Days(n) => (0, n as i32),
         };
+        let mut app_store_product_ids = Vec::new();
+        let mut play_products = Vec::new();
+        for product in &plan.store_products {
+            match product {
+                StoreProduct::AppStore { product_id } => {
+                    app_store_product_ids.push(product_id.clone())
+                }
+                StoreProduct::Play {
+                    product_id,
+                    base_plan_id,
+                } => play_products.push(pb::PlayProduct {
+                    product_id: product_id.clone(),
+                    base_plan_id: base_plan_id.clone(),
+                }),
+            }
+        }
         pb::Plan {
-            name: plan_name(plan.code),
-            code: plan.code.to_owned(),
-            display_name: plan.display_name.to_owned(),
+            name: plan_name(&plan.code),
+            code: plan.code.clone(),
+            display_name: plan.display_name.clone(),
             seat_limit: plan.seat_limit as i32,
             term_months,
             term_days,
             trial: plan.trial,
+            app_store_product_ids,
+            play_products,
         }
     }
 }
@@ -138,6 +156,7 @@ pub fn subscription(
         },
         create_time: Some(timestamp(s.created_at)),
         update_time: Some(timestamp(s.updated_at)),
+        moved_from_other_account: false,
     }
 }
 

@@ -12,7 +12,6 @@ use crate::{
         idempotency::Answer,
         page::PageRequest,
         partner::{parse_reference, parse_reference_filter},
-        plan::{self, CATALOG},
         principal::Principal,
         purchase::StoreKind,
         subscription::{DowngradePolicy, Renewal, Subscription},
@@ -54,7 +53,13 @@ impl SubscriptionService for SubscriptionApi {
         _request: Request<pb::ListPlansRequest>,
     ) -> Result<Response<pb::ListPlansResponse>, Status> {
         Ok(Response::new(pb::ListPlansResponse {
-            plans: CATALOG.iter().map(pb::Plan::from).collect(),
+            plans: self
+                .services
+                .catalog
+                .plans()
+                .iter()
+                .map(pb::Plan::from)
+                .collect(),
         }))
     }
 
@@ -65,7 +70,7 @@ impl SubscriptionService for SubscriptionApi {
         let principal = caller::<(Admin,), _>(&request)?;
         let req = request.into_inner();
         let account_id = names::account("parent", &req.parent, principal)?;
-        let plan = plan::parse("plan", &req.plan)?;
+        let plan = self.services.catalog.parse_plan("plan", &req.plan)?.clone();
         let key =
             Method::CreateSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let answer = self
@@ -165,7 +170,7 @@ impl SubscriptionService for SubscriptionApi {
         let principal = Principal::Partner(partner_id);
         let req = request.into_inner();
         let reference = parse_reference(&req.partner_reference)?;
-        let plan = plan::parse("plan", &req.plan)?;
+        let plan = self.services.catalog.parse_plan("plan", &req.plan)?.clone();
         let key =
             Method::ProvisionSubscription.key(principal, &req.request_id, &req.encode_to_vec())?;
         let start = time_field("start_time", req.start_time)?;
@@ -216,7 +221,7 @@ impl SubscriptionService for SubscriptionApi {
         let principal = caller::<(Partner, Admin), _>(&request)?;
         let req = request.into_inner();
         let id = names::subscription("name", &req.name)?;
-        let plan = plan::parse("plan", &req.plan)?;
+        let plan = self.services.catalog.parse_plan("plan", &req.plan)?.clone();
         let policy = match pb::DowngradePolicy::try_from(req.downgrade_policy) {
             Ok(pb::DowngradePolicy::Unspecified | pb::DowngradePolicy::Reject) => {
                 DowngradePolicy::Reject
@@ -378,12 +383,13 @@ impl SubscriptionService for SubscriptionApi {
                 .into());
             }
         };
-        let subscription = self
+        let renewal_info = Some(req.signed_renewal_info.trim()).filter(|jws| !jws.is_empty());
+        let restored = self
             .services
-            .restore_store_purchase(account_id, store, &req.signed_proof)
+            .restore_store_purchase(account_id, store, &req.signed_proof, renewal_info)
             .await?;
-        Ok(Response::new(
-            self.view(Principal::Account(account_id), subscription),
-        ))
+        let mut answer = self.view(Principal::Account(account_id), restored.subscription);
+        answer.moved_from_other_account = restored.moved;
+        Ok(Response::new(answer))
     }
 }

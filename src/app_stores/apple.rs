@@ -9,7 +9,7 @@
 //! signed the transaction, and the leaf's key signed the token. Only then is the payload
 //! read, and it must name our bundle id and environment.
 
-use crate::domain::purchase::{StoreKind, VerifiedPurchase};
+use crate::domain::purchase::{RenewalInfo, Standing, StoreKind, VerifiedPurchase};
 use crate::error::{Error, Reason};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -33,6 +33,8 @@ pub const INTERMEDIATE_MARKER_OID: &str = "1.2.840.113635.100.6.2.1";
 
 /// The request field the proof arrives in, named in every error.
 const FIELD: &str = "signed_proof";
+/// The request field a renewal info arrives in.
+const RENEWAL_FIELD: &str = "signed_renewal_info";
 
 /// What an App Store proof must chain to and be for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +71,33 @@ struct TransactionPayload {
     bundle_id: Option<String>,
     environment: Option<String>,
     original_transaction_id: Option<String>,
+    transaction_id: Option<String>,
     product_id: Option<String>,
     purchase_date: Option<i64>,
     expires_date: Option<i64>,
     signed_date: Option<i64>,
     revocation_date: Option<i64>,
+    #[serde(default)]
+    is_upgraded: bool,
+    app_account_token: Option<String>,
+}
+
+/// The fields of a signed renewal info (`JWSRenewalInfoDecodedPayload`) Tessera reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RenewalPayload {
+    environment: Option<String>,
+    original_transaction_id: Option<String>,
+    auto_renew_status: Option<i64>,
+    signed_date: Option<i64>,
+}
+
+/// Only the signing date, read before the signature is checked: the certificates must
+/// have been valid then.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedDate {
+    signed_date: Option<i64>,
 }
 
 impl AppleVerifier {
@@ -89,6 +113,60 @@ impl AppleVerifier {
     /// `APPLE_PROOF_WRONG_ENVIRONMENT`) when Apple signed it but for another app or
     /// environment. `now` is the validity instant only if the payload has no `signedDate`.
     pub fn verify(&self, jws: &str, now: DateTime<Utc>) -> Result<VerifiedPurchase, Error> {
+        let payload_bytes = self.verify_signature(jws, now)?;
+        let payload: TransactionPayload = serde_json::from_slice(&payload_bytes)
+            .map_err(|e| malformed(format!("the proof's payload is not a transaction: {e}")))?;
+        self.read_purchase(payload, now)
+    }
+
+    /// Verifies a signed renewal info (`JWSRenewalInfo`, StoreKit's
+    /// `RenewalInfo.jwsRepresentation`) exactly as a transaction, and reads whether the
+    /// subscription renews. Renewal infos carry no bundle id; the environment must match.
+    /// Errors: as [`Self::verify`], on the field `signed_renewal_info`.
+    pub fn verify_renewal_info(&self, jws: &str, now: DateTime<Utc>) -> Result<RenewalInfo, Error> {
+        let read = || {
+            let payload_bytes = self.verify_signature(jws, now)?;
+            let payload: RenewalPayload = serde_json::from_slice(&payload_bytes).map_err(|e| {
+                malformed(format!("the proof's payload is not a renewal info: {e}"))
+            })?;
+            let environment = required(payload.environment, "environment")?;
+            self.check_environment(&environment)?;
+            let auto_renew = match required(payload.auto_renew_status, "autoRenewStatus")? {
+                0 => false,
+                1 => true,
+                other => {
+                    return Err(malformed(format!(
+                        "the renewal info's autoRenewStatus is {other}, neither 0 nor 1"
+                    )));
+                }
+            };
+            Ok(RenewalInfo {
+                original_id: required(payload.original_transaction_id, "originalTransactionId")?,
+                auto_renew,
+                signed_at: match payload.signed_date {
+                    Some(ms) => millis(ms, "signedDate")?,
+                    None => now,
+                },
+            })
+        };
+        read().map_err(|error| match error {
+            Error::InvalidArgument {
+                description,
+                reason,
+                ..
+            } => Error::InvalidArgument {
+                field: RENEWAL_FIELD,
+                description: description.replacen("the proof", "the renewal info", 1),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Checks the JWS's chain and signature and returns its (now authentic) payload. The
+    /// certificates must have been valid at the payload's `signedDate` (at `now` when it
+    /// has none), as Apple's own library checks offline: a proof outlives its leaf.
+    fn verify_signature(&self, jws: &str, now: DateTime<Utc>) -> Result<Vec<u8>, Error> {
         let parts: Vec<&str> = jws.trim().split('.').collect();
         let [header_b64, payload_b64, signature_b64] = parts[..] else {
             return Err(malformed(
@@ -145,9 +223,9 @@ impl AppleVerifier {
         require_marker(&leaf, "leaf", LEAF_MARKER_OID)?;
         require_marker(&intermediate, "intermediate", INTERMEDIATE_MARKER_OID)?;
 
-        let payload: TransactionPayload = serde_json::from_slice(&payload_bytes)
-            .map_err(|e| malformed(format!("the proof's payload is not a transaction: {e}")))?;
-        let signed_at = match payload.signed_date {
+        let dated: SignedDate = serde_json::from_slice(&payload_bytes)
+            .map_err(|e| malformed(format!("the proof's payload is not signed data: {e}")))?;
+        let signed_at = match dated.signed_date {
             Some(ms) => millis(ms, "signedDate")?,
             None => now,
         };
@@ -160,12 +238,30 @@ impl AppleVerifier {
         }
 
         verify_jws_signature(&leaf, header_b64, payload_b64, &signature)?;
+        Ok(payload_bytes)
+    }
 
-        self.read_purchase(payload)
+    /// Refuses a payload from another environment than the configured one.
+    fn check_environment(&self, environment: &str) -> Result<(), Error> {
+        if environment != self.config.environment {
+            return Err(Error::PermissionDenied {
+                reason: Reason::AppleProofWrongEnvironment,
+                message: format!(
+                    "the App Store purchase was made in the {environment} environment; \
+                     this server accepts {} purchases only",
+                    self.config.environment
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Checks that the (now authentic) payload is for us and extracts the purchase.
-    fn read_purchase(&self, payload: TransactionPayload) -> Result<VerifiedPurchase, Error> {
+    fn read_purchase(
+        &self,
+        payload: TransactionPayload,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedPurchase, Error> {
         let bundle_id = required(payload.bundle_id, "bundleId")?;
         if bundle_id != self.config.bundle_id {
             return Err(Error::PermissionDenied {
@@ -177,20 +273,16 @@ impl AppleVerifier {
             });
         }
         let environment = required(payload.environment, "environment")?;
-        if environment != self.config.environment {
-            return Err(Error::PermissionDenied {
-                reason: Reason::AppleProofWrongEnvironment,
-                message: format!(
-                    "the App Store purchase was made in the {environment} environment; \
-                     this server accepts {} purchases only",
-                    self.config.environment
-                ),
-            });
-        }
+        self.check_environment(&environment)?;
+        let original_id = required(payload.original_transaction_id, "originalTransactionId")?;
         Ok(VerifiedPurchase {
             store: StoreKind::AppStore,
-            original_id: required(payload.original_transaction_id, "originalTransactionId")?,
+            transaction_id: payload
+                .transaction_id
+                .unwrap_or_else(|| original_id.clone()),
+            original_id,
             product_id: required(payload.product_id, "productId")?,
+            base_plan_id: None,
             purchased_at: millis(
                 required(payload.purchase_date, "purchaseDate")?,
                 "purchaseDate",
@@ -199,9 +291,16 @@ impl AppleVerifier {
                 required(payload.expires_date, "expiresDate")?,
                 "expiresDate",
             )?,
+            signed_at: match payload.signed_date {
+                Some(ms) => millis(ms, "signedDate")?,
+                None => now,
+            },
             auto_renew: None,
             environment,
             revoked: payload.revocation_date.is_some(),
+            upgraded: payload.is_upgraded,
+            account_token: payload.app_account_token.filter(|t| !t.is_empty()),
+            standing: Standing::Paid,
         })
     }
 }

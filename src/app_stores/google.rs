@@ -11,7 +11,7 @@
 //! parse, or a malformed key file, is `Internal`.
 
 use super::pem::{self, PemError};
-use crate::domain::purchase::{StoreKind, VerifiedPurchase};
+use crate::domain::purchase::{Standing, StoreKind, VerifiedPurchase};
 use crate::error::{Error, Reason};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -142,6 +142,18 @@ impl PlayState {
         }
     }
 
+    /// What the state means for the customer's entitlement.
+    pub fn standing(self) -> Standing {
+        match self {
+            Self::Active | Self::Canceled => Standing::Paid,
+            Self::InGracePeriod => Standing::GracePeriod,
+            Self::Pending => Standing::Pending,
+            Self::PendingPurchaseCanceled => Standing::NeverPaid,
+            Self::OnHold | Self::Paused => Standing::OnHold,
+            Self::Expired | Self::Unspecified => Standing::Ended,
+        }
+    }
+
     /// Google's name for the state.
     pub fn as_api(self) -> &'static str {
         match self {
@@ -166,9 +178,12 @@ impl PlayState {
 /// attachment to the new token rather than treat it as a second purchase.
 ///
 /// Other mappings:
-/// - `product_id` and `expires_at` come from the line item that expires last (a
-///   subscription with add-ons has several); a line item without `expiryTime` (a pending
-///   purchase) gives `expires_at == purchased_at`, an entitlement of nothing.
+/// - `product_id`, `base_plan_id` (`offerDetails.basePlanId`) and `expires_at` come from
+///   the line item that expires last (a subscription with add-ons has several); a line
+///   item without `expiryTime` (a pending purchase) gives `expires_at == purchased_at`,
+///   an entitlement of nothing.
+/// - `transaction_id` is the line item's `latestSuccessfulOrderId` (else the purchase's
+///   `latestOrderId`, else the token); `signed_at` is when Google answered.
 /// - `purchased_at` is `startTime`, when the subscription was first granted, not the
 ///   start of the current period (v2 does not say); pending purchases have none and get
 ///   the time of verification.
@@ -176,8 +191,9 @@ impl PlayState {
 ///   plan, `None` when the line item names neither).
 /// - `environment` is `"Sandbox"` for license-tester purchases (`testPurchase`), else
 ///   `"Production"`.
-/// - `revoked` is a heuristic: the purchase was never paid (`PendingPurchaseCanceled`),
-///   or it is `Expired` although its paid period has not ended (refunded and revoked).
+/// - `standing` follows `subscriptionState` ([`PlayState::standing`]); `revoked` is never
+///   set: a revoked subscription is EXPIRED, with its expiry at the revocation.
+/// - `account_token` is `externalAccountIdentifiers.obfuscatedExternalAccountId`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayPurchase {
     /// The store-neutral view.
@@ -189,6 +205,19 @@ pub struct PlayPurchase {
     /// Whether the purchase was acknowledged; Google refunds purchases left
     /// unacknowledged for three days.
     pub acknowledged: bool,
+}
+
+impl PlayPurchase {
+    /// Whether Tessera must acknowledge the purchase once it grants it: Google refunds
+    /// a purchase left unacknowledged for three days, and only paid ones are
+    /// acknowledged (never a pending one).
+    pub fn needs_acknowledgement(&self) -> bool {
+        !self.acknowledged
+            && matches!(
+                self.state,
+                PlayState::Active | PlayState::InGracePeriod | PlayState::Canceled
+            )
+    }
 }
 
 /// Verifies Google Play purchase tokens for one app. Cheap to share: keeps one
@@ -267,6 +296,8 @@ struct SubscriptionPurchaseV2 {
     subscription_state: Option<String>,
     linked_purchase_token: Option<String>,
     acknowledgement_state: Option<String>,
+    latest_order_id: Option<String>,
+    external_account_identifiers: Option<ExternalAccountIdentifiers>,
     #[serde(default)]
     line_items: Vec<LineItem>,
     test_purchase: Option<IgnoredAny>,
@@ -279,6 +310,20 @@ struct LineItem {
     expiry_time: Option<DateTime<Utc>>,
     auto_renewing_plan: Option<AutoRenewingPlan>,
     prepaid_plan: Option<IgnoredAny>,
+    latest_successful_order_id: Option<String>,
+    offer_details: Option<OfferDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OfferDetails {
+    base_plan_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExternalAccountIdentifiers {
+    obfuscated_external_account_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -402,6 +447,50 @@ impl PlayVerifier {
         }
     }
 
+    /// Acknowledges a subscription purchase (`purchases.subscriptions.acknowledge`), as
+    /// Google requires within three days of a purchase being granted, or it refunds it.
+    /// `product_id` is the purchased subscription's product id, which the method's path
+    /// names. Errors: as [`Self::verify`].
+    #[tracing::instrument(skip_all, fields(package = %self.package_name))]
+    pub async fn acknowledge(&self, purchase_token: &str, product_id: &str) -> Result<(), Error> {
+        check_token(purchase_token)?;
+        if product_id.is_empty()
+            || !product_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
+        {
+            return Err(Error::Internal(format!(
+                "Google Play product id {product_id:?} cannot be acknowledged"
+            )));
+        }
+        let uri = parse_uri(&format!(
+            "{}/androidpublisher/v3/applications/{}/purchases/subscriptions/{}/tokens/{}:acknowledge",
+            self.api_base_url, self.package_name, product_id, purchase_token
+        ))?;
+        let mut bearer = self.bearer().await?;
+        let mut answer = self.post_empty_json(&uri, &bearer).await?;
+        if answer.0 == StatusCode::UNAUTHORIZED {
+            self.forget(&bearer).await;
+            bearer = self.bearer().await?;
+            answer = self.post_empty_json(&uri, &bearer).await?;
+        }
+        let (status, body) = answer;
+        match status {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                tracing::error!(%status, body = %snippet(&body), "Google Play refused our access");
+                Err(access_denied())
+            }
+            StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::GONE => {
+                Err(Error::Internal(format!(
+                    "Google Play refused to acknowledge the purchase ({status}): {}",
+                    snippet(&body)
+                )))
+            }
+            s => Err(unexpected_status("Play Developer API", s, &body)),
+        }
+    }
+
     /// A current access token, fetched if none is cached or it is about to expire. The
     /// lock is held while fetching, so concurrent verifications fetch one token.
     async fn bearer(&self) -> Result<String, Error> {
@@ -489,6 +578,18 @@ impl PlayVerifier {
         ))
     }
 
+    /// POSTs an empty JSON object (an acknowledgement request without payload).
+    async fn post_empty_json(&self, uri: &Uri, bearer: &str) -> Result<(StatusCode, Bytes), Error> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(uri.clone())
+            .header(AUTHORIZATION, format!("Bearer {bearer}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .map_err(|e| Error::Internal(format!("Play request: {e}")))?;
+        self.send(request).await
+    }
+
     async fn get(&self, uri: &Uri, bearer: &str) -> Result<(StatusCode, Bytes), Error> {
         let request = Request::builder()
             .method(Method::GET)
@@ -555,11 +656,6 @@ impl SubscriptionPurchaseV2 {
             (None, Some(_)) => Some(false),
             (None, None) => None,
         };
-        let revoked = match state {
-            PlayState::PendingPurchaseCanceled => true,
-            PlayState::Expired => expires_at > now,
-            _ => false,
-        };
         let environment = if self.test_purchase.is_some() {
             SANDBOX
         } else {
@@ -569,12 +665,24 @@ impl SubscriptionPurchaseV2 {
             purchase: VerifiedPurchase {
                 store: StoreKind::PlayStore,
                 original_id: token.to_owned(),
+                transaction_id: item
+                    .latest_successful_order_id
+                    .or(self.latest_order_id)
+                    .unwrap_or_else(|| token.to_owned()),
                 product_id: item.product_id,
+                base_plan_id: item.offer_details.and_then(|offer| offer.base_plan_id),
                 purchased_at,
                 expires_at,
+                signed_at: now,
                 auto_renew,
                 environment: environment.to_owned(),
-                revoked,
+                revoked: false,
+                upgraded: false,
+                account_token: self
+                    .external_account_identifiers
+                    .and_then(|ids| ids.obfuscated_external_account_id)
+                    .filter(|id| !id.is_empty()),
+                standing: state.standing(),
             },
             state,
             linked_purchase_token: self.linked_purchase_token,
@@ -700,7 +808,7 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_subscription_whose_period_has_not_ended_counts_as_revoked() {
+    fn an_expired_subscription_has_ended_whatever_its_expiry_says() {
         let now = Utc::now();
         let answer = serde_json::json!({
             "kind": EXPECTED_KIND,
@@ -710,7 +818,8 @@ mod tests {
         });
         let subscription: SubscriptionPurchaseV2 = serde_json::from_value(answer).unwrap();
         let play = subscription.into_purchase("t", now).unwrap();
-        assert!(play.purchase.revoked);
+        assert_eq!(play.purchase.standing, Standing::Ended);
+        assert!(!play.purchase.entitles(now));
         assert_eq!(play.purchase.auto_renew, Some(false));
     }
 
@@ -728,6 +837,7 @@ mod tests {
         assert_eq!(play.purchase.purchased_at, now);
         assert_eq!(play.purchase.expires_at, now);
         assert_eq!(play.purchase.auto_renew, None);
-        assert!(!play.purchase.revoked);
+        assert_eq!(play.purchase.standing, Standing::Pending);
+        assert!(!play.needs_acknowledgement());
     }
 }

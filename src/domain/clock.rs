@@ -34,6 +34,12 @@ impl ManualClock {
         let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *now += by;
     }
+
+    /// Sets the clock to `at`, forward or back (replaying recorded store proofs at the
+    /// moments they were signed).
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
 }
 
 impl Clock for ManualClock {

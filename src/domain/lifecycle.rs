@@ -1,5 +1,7 @@
 //! The subscription state machine: every status change of every RPC and background job
-//! goes through [`next`], so no transition outside this table can happen.
+//! goes through [`next`], so no transition outside this table can happen. An ended
+//! subscription comes back only by renewal (EXPIRED) or, for a store subscription the
+//! store had refunded, when the store sells it again (CANCELLED, `Resubscribe`).
 
 use super::subscription::{Channel, Status, Subscription};
 use crate::error::{Error, Reason, Result};
@@ -22,6 +24,9 @@ pub enum Event {
     EnterGrace,
     /// The grace period (or a trial) ran out.
     Expire,
+    /// The store sells a subscription it had ended (refunded) again: only a store's
+    /// newer proof does this (`domain::purchase`).
+    Resubscribe,
 }
 
 use Event::*;
@@ -50,6 +55,8 @@ pub const TRANSITIONS: &[(Status, Event, Status)] = &[
     (Suspended, Renew, Suspended),
     (Suspended, Expire, Expired),
     (Expired, Renew, Active),
+    (Expired, Resubscribe, Active),
+    (Cancelled, Resubscribe, Active),
 ];
 
 /// The status after `event`, if the table allows it.
@@ -75,6 +82,7 @@ pub fn require(from: Status, event: Event, reason: Reason) -> Result<Status> {
                     Renew => "renewed",
                     EnterGrace => "put in grace",
                     Expire => "expired",
+                    Resubscribe => "bought again",
                 },
             ),
         )
@@ -146,6 +154,7 @@ mod tests {
             assert_eq!(next(Expired, event), None);
         }
         assert_eq!(next(Cancelled, Renew), None);
+        assert_eq!(next(Cancelled, Resubscribe), Some(Active));
         assert_eq!(next(Expired, Renew), Some(Active));
     }
 

@@ -2,6 +2,7 @@
 //! is a method or function named after it, called by a use case in `crate::service`.
 
 pub mod account;
+pub mod catalog;
 pub mod clock;
 pub mod codes;
 pub mod event;

@@ -1,6 +1,6 @@
-//! The plan catalog: what is sold, with its seat limit and term.
+//! What is sold: a plan, with its seat limit and term, and the store products that grant
+//! it. The plans themselves come from the catalog file ([`super::catalog`]).
 
-use crate::error::{Error, Result};
 use chrono::{DateTime, Days, Months, Utc};
 
 /// How long one term of a plan runs.
@@ -32,93 +32,53 @@ impl Term {
     }
 }
 
-/// A sellable plan.
+/// A sellable plan, as the catalog ([`super::catalog::Catalog`]) lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Code, for example `premium-10`.
-    pub code: &'static str,
+    pub code: String,
     /// Name shown to customers.
-    pub display_name: &'static str,
+    pub display_name: String,
     /// Devices a subscription may protect at once.
     pub seat_limit: i64,
     /// Length of one term.
     pub term: Term,
     /// Whether it is a free trial.
     pub trial: bool,
+    /// The store products that grant it.
+    pub store_products: Vec<StoreProduct>,
 }
 
-/// The plans that ship with the server.
-pub const CATALOG: &[Plan] = &[
-    Plan {
-        code: "trial-5",
-        display_name: "Security Suite trial, 5 devices, 30 days",
-        seat_limit: 5,
-        term: Term::Days(30),
-        trial: true,
+/// A product sold in an app store, as the store names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StoreProduct {
+    /// An App Store product id.
+    AppStore {
+        /// The product id, e.g. `com.example.suite.premium_10_yearly`.
+        product_id: String,
     },
-    Plan {
-        code: "standard-1",
-        display_name: "Security Suite Standard, 1 device",
-        seat_limit: 1,
-        term: Term::Months(12),
-        trial: false,
+    /// A Google Play subscription product and one of its base plans.
+    Play {
+        /// The product id, e.g. `com.example.suite.premium_10`.
+        product_id: String,
+        /// The base plan id, e.g. `yearly`.
+        base_plan_id: String,
     },
-    Plan {
-        code: "deluxe-3",
-        display_name: "Security Suite Deluxe, 3 devices",
-        seat_limit: 3,
-        term: Term::Months(12),
-        trial: false,
-    },
-    Plan {
-        code: "deluxe-5",
-        display_name: "Security Suite Deluxe, 5 devices",
-        seat_limit: 5,
-        term: Term::Months(12),
-        trial: false,
-    },
-    Plan {
-        code: "premium-10",
-        display_name: "Security Suite Premium, 10 devices",
-        seat_limit: 10,
-        term: Term::Months(12),
-        trial: false,
-    },
-    Plan {
-        code: "deluxe-3-monthly",
-        display_name: "Security Suite Deluxe, 3 devices, monthly",
-        seat_limit: 3,
-        term: Term::Months(1),
-        trial: false,
-    },
-];
+}
 
-/// The plan a request names in `field` (`plans/{code}` or the bare code).
-/// Errors: `InvalidArgument` on `field` when it is empty or not in the catalog.
-pub fn parse(field: &'static str, raw: &str) -> Result<&'static Plan> {
-    if raw.is_empty() {
-        return Err(Error::invalid(field, "is required"));
+impl std::fmt::Display for StoreProduct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreProduct::AppStore { product_id } => write!(f, "App Store product {product_id:?}"),
+            StoreProduct::Play {
+                product_id,
+                base_plan_id,
+            } => write!(
+                f,
+                "Google Play product {product_id:?} (base plan {base_plan_id:?})"
+            ),
+        }
     }
-    find(raw).ok_or_else(|| Error::invalid(field, "is not a plan of the catalog"))
-}
-
-/// Finds a plan by code; accepts `plans/{code}` as well as the bare code.
-pub fn find(name_or_code: &str) -> Option<&'static Plan> {
-    let code = name_or_code.strip_prefix("plans/").unwrap_or(name_or_code);
-    CATALOG.iter().find(|plan| plan.code == code)
-}
-
-/// The plan a store product sells: the last dot-separated part of the store's product id
-/// is the plan code (`com.vendor.suite.deluxe-5` → `deluxe-5`).
-/// Errors: `FailedPrecondition` (STORE_PRODUCT_UNKNOWN).
-pub fn for_store_product(product_id: &str) -> Result<&'static Plan> {
-    let code = product_id.rsplit('.').next().unwrap_or(product_id);
-    find(code).ok_or_else(|| {
-        Error::precondition(
-            crate::error::Reason::StoreProductUnknown,
-            format!("the store product {product_id:?} is not a plan of the catalog"),
-        )
-    })
 }
 
 #[cfg(test)]
@@ -137,12 +97,5 @@ mod tests {
             Term::Days(30).after(start),
             Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap()
         );
-    }
-
-    #[test]
-    fn plans_are_found_by_code_or_name() {
-        assert_eq!(find("plans/premium-10").unwrap().seat_limit, 10);
-        assert_eq!(find("deluxe-3").unwrap().seat_limit, 3);
-        assert!(find("plans/nope").is_none());
     }
 }

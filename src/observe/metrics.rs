@@ -307,6 +307,7 @@ impl Metrics {
             Event::Renew => "renew",
             Event::EnterGrace => "enter_grace",
             Event::Expire => "expire",
+            Event::Resubscribe => "resubscribe",
         };
         self.lifecycle_transitions.with_label_values(&[name]).inc();
         let seconds = lag.num_milliseconds().max(0) as f64 / 1000.0;

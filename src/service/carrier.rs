@@ -42,7 +42,7 @@ impl Services {
         &self,
         partner_id: Uuid,
         reference: String,
-        plan: &'static Plan,
+        plan: Plan,
         start: Option<DateTime<Utc>>,
         key: Option<&IdempotencyKey>,
     ) -> Result<Answer<Provisioned>> {
@@ -51,7 +51,7 @@ impl Services {
                 TermWindow::at(unit.now, plan.term).check_start(start)?;
             }
             let new = NewSubscription {
-                plan,
+                plan: plan.clone(),
                 channel: Channel::Carrier,
                 account_id: None,
                 auto_renew: true,
@@ -101,14 +101,14 @@ impl Services {
         &self,
         principal: Principal,
         id: Uuid,
-        plan: &'static Plan,
+        plan: Plan,
         policy: DowngradePolicy,
         key: Option<&IdempotencyKey>,
     ) -> Result<Answer<PlanChange>> {
         self.idempotent(principal, key, async |unit| {
             let mut subscription = unit.tx.lock_subscription(principal.scope(), id).await?;
             subscription.ensure_not_ended()?;
-            let deactivated_seats = change_plan_in(unit, &mut subscription, plan, policy).await?;
+            let deactivated_seats = change_plan_in(unit, &mut subscription, &plan, policy).await?;
             Ok(PlanChange {
                 subscription,
                 deactivated_seats,
@@ -152,7 +152,7 @@ impl Services {
     ) -> Result<Answer<Subscription>> {
         self.idempotent(principal, key, async |unit| {
             let mut subscription = unit.tx.lock_subscription(principal.scope(), id).await?;
-            let term = subscription.plan()?.term;
+            let term = self.catalog.plan_of(&subscription.plan_code)?.term;
             if let Renewal::Until(end) = renewal {
                 TermWindow::at(unit.now, term).check_end(end)?;
             }
@@ -195,7 +195,7 @@ impl Services {
 pub(crate) async fn change_plan_in(
     unit: &mut Unit,
     subscription: &mut Subscription,
-    plan: &'static Plan,
+    plan: &Plan,
     policy: DowngradePolicy,
 ) -> Result<i64> {
     if subscription.plan_code == plan.code {

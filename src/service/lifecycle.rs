@@ -37,8 +37,12 @@ impl Services {
             let owed = subscription
                 .due_transition(unit.now, grace)
                 .map(|event| lifecycle::due_since(&subscription, event, grace));
-            let Some(event) =
-                subscription.apply_due_transition(unit.now, grace, &mut unit.events)?
+            let Some(event) = subscription.apply_due_transition(
+                &self.catalog,
+                unit.now,
+                grace,
+                &mut unit.events,
+            )?
             else {
                 continue;
             };

@@ -23,6 +23,7 @@ pub mod support;
 use crate::{
     app_stores::{apple::AppleVerifier, google::PlayVerifier},
     domain::{
+        catalog::Catalog,
         clock::{Clock, from_micros, to_micros},
         event::NewEvent,
         idempotency::IdempotencyKey,
@@ -54,7 +55,7 @@ pub struct Policy {
 }
 
 /// Everything a use case needs: the store, the clock, the policies, the keyed hash of
-/// codes and the store-proof verifiers. Cheap to clone.
+/// codes, the catalog and the store-proof verifiers. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Services {
     /// The database.
@@ -65,6 +66,8 @@ pub struct Services {
     pub policy: Arc<Policy>,
     /// Keyed hash of partner codes and product keys.
     pub code_hasher: CodeHasher,
+    /// The plans sold and the store products that grant them.
+    pub catalog: Arc<Catalog>,
     /// App Store proof verification, when configured.
     pub apple: Option<Arc<AppleVerifier>>,
     /// Google Play purchase verification, when configured.

@@ -6,7 +6,6 @@ use super::Services;
 use crate::{
     domain::{
         codes::CodeKind,
-        plan,
         principal::{Principal, Scope},
         redemption::{ProductKey, ProductKeyKind, Redemption, is_guess},
         subscription::{Channel, NewSubscription, Renewal, Subscription},
@@ -165,13 +164,11 @@ impl Services {
                 drop(unit);
                 return self.store.subscription(principal.scope(), id).await;
             }
-            let plan = plan::find(&key.plan_code).ok_or_else(|| {
-                Error::Internal(format!("product key of unknown plan {}", key.plan_code))
-            })?;
+            let plan = self.catalog.plan_of(&key.plan_code)?.clone();
             let subscription = match key.kind {
                 ProductKeyKind::New => {
                     let new = NewSubscription {
-                        plan,
+                        plan: plan.clone(),
                         channel: Channel::Retail,
                         account_id: Some(account_id),
                         auto_renew: false,
@@ -234,7 +231,7 @@ impl Services {
         batch_label: &str,
         deliver: impl FnOnce(&IssuedBatch<'_>) -> Result<()>,
     ) -> Result<Vec<String>> {
-        let plan = plan::parse("plan", plan_name)?;
+        let plan = self.catalog.parse_plan("plan", plan_name)?;
         if !(1..=MAX_KEYS_PER_BATCH).contains(&count) {
             return Err(Error::invalid("count", "must be between 1 and 10000"));
         }
@@ -247,7 +244,7 @@ impl Services {
             .iter()
             .map(|key| ProductKey {
                 hash: self.code_hasher.hash(key),
-                plan_code: plan.code.to_owned(),
+                plan_code: plan.code.clone(),
                 kind,
                 batch_label: label.clone(),
                 issued_at: unit.now,
@@ -259,7 +256,7 @@ impl Services {
         unit.tx.insert_product_keys(&stored).await?;
         deliver(&IssuedBatch {
             keys: &keys,
-            plan_code: plan.code,
+            plan_code: &plan.code,
             kind,
             batch_label: &label,
         })?;

@@ -22,14 +22,14 @@ impl Services {
         &self,
         principal: Principal,
         account_id: Uuid,
-        plan: &'static Plan,
+        plan: Plan,
         auto_renew: bool,
         key: Option<&IdempotencyKey>,
     ) -> Result<Answer<Subscription>> {
         self.store.account(principal.scope(), account_id).await?;
         self.idempotent(principal, key, async |unit| {
             let new = NewSubscription {
-                plan,
+                plan: plan.clone(),
                 channel: Channel::Direct,
                 account_id: Some(account_id),
                 auto_renew,

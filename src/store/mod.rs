@@ -560,14 +560,29 @@ pub trait PurchaseTx {
     /// Files a new purchase.
     async fn insert_store_purchase(&mut self, purchase: &StorePurchase) -> Result<()>;
 
+    /// Writes back a purchase on file (locked with [`Self::lock_store_purchase`]): its
+    /// product and the newest store statements applied.
+    /// Errors: `Internal` when it is not on file.
+    async fn save_store_purchase(&mut self, purchase: &StorePurchase) -> Result<()>;
+
     /// Re-files the purchase known as `(purchase.store, previous_original_id)` under
-    /// `purchase.original_id` with its product id and update time (a Google Play upgrade
-    /// issues a new token linked to the old one).
+    /// `purchase.original_id`, with every field of `purchase` (a Google Play upgrade
+    /// issues a new token linked to the old one), and remembers that the old id was
+    /// replaced by the new one (see [`Self::store_purchase_replaced_by`]).
+    /// Errors: `Internal` when the old one is not on file.
     async fn rekey_store_purchase(
         &mut self,
         previous_original_id: &str,
         purchase: &StorePurchase,
     ) -> Result<()>;
+
+    /// The id a replaced purchase lives on under now (following replacements of
+    /// replacements), or `None` when `original_id` was never replaced.
+    async fn store_purchase_replaced_by(
+        &mut self,
+        store: StoreKind,
+        original_id: &str,
+    ) -> Result<Option<String>>;
 }
 
 /// The event outbox outside a unit of work: reading it, and numbering what was committed.

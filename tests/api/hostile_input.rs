@@ -540,6 +540,7 @@ async fn subscriptions(app: &TestApp, runner: &mut TestRunner, f: &Fields, world
         |r: &mut TestRunner| pb::RestoreStorePurchaseRequest {
             store: draw(r, &f.number),
             signed_proof: draw(r, &f.label),
+            signed_renewal_info: draw(r, &f.label),
         },
         |req| subscriptions.restore_store_purchase(with_token(session, req))
     );

@@ -6,6 +6,7 @@
 mod account_protection;
 mod accounts;
 mod carrier;
+mod catalog;
 mod control_characters;
 mod durability;
 mod events;

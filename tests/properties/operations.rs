@@ -8,8 +8,8 @@ use std::{collections::HashSet, fmt::Write as _};
 use tessera::{
     Error,
     domain::{
+        catalog::Catalog,
         clock::ManualClock,
-        plan,
         seat::{NewSeat, Seat},
         subscription::{DowngradePolicy, Renewal},
     },
@@ -117,13 +117,13 @@ impl World {
                 refusal_or("check_protection", result)?.ok();
             }
             Op::ChangePlan { sub, plan, policy } => {
-                let plan = plan::find(plan).expect("a catalog plan");
+                let plan = Catalog::embedded().plan(plan).expect("a catalog plan");
                 let before = self.active_seats(sub).await?;
                 let excess = (before.len() as i64 - plan.seat_limit).max(0);
                 let status = self.seen[sub].status;
                 let result = self
                     .services
-                    .change_plan(self.seller(sub), self.ids[sub], plan, policy, None)
+                    .change_plan(self.seller(sub), self.ids[sub], plan.clone(), policy, None)
                     .await;
                 self.log(format!(
                     "change {} to {} ({policy:?}) -> {}",

@@ -6,7 +6,7 @@ use proptest::{
     prelude::*,
     sample::{Index, select},
 };
-use tessera::domain::{plan::CATALOG, seat::Platform, subscription::DowngradePolicy};
+use tessera::domain::{catalog::Catalog, seat::Platform, subscription::DowngradePolicy};
 
 /// The two subscriptions of each case.
 pub const DIRECT: usize = 0;
@@ -72,7 +72,8 @@ pub struct Setup {
 }
 
 fn plan_code() -> impl Strategy<Value = &'static str> {
-    (0..CATALOG.len()).prop_map(|i| CATALOG[i].code)
+    let plans = Catalog::embedded().plans();
+    (0..plans.len()).prop_map(move |i| plans[i].code.as_str())
 }
 
 /// Plan changes favour the small plans, so that downgrades below the active seats happen.

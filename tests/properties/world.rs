@@ -9,10 +9,10 @@ use tessera::{
     Error,
     domain::{
         account::{Email, Password},
+        catalog::Catalog,
         clock::ManualClock,
         codes::CodeKind,
         page::PageRequest,
-        plan,
         principal::Principal,
         seat::Seat,
         subscription::Subscription,
@@ -77,7 +77,10 @@ impl World {
                 .create_account(email, password, "Prop".to_owned())
                 .await,
         )?;
-        let direct_plan = plan::find(setup.direct_plan).expect("a catalog plan");
+        let direct_plan = Catalog::embedded()
+            .plan(setup.direct_plan)
+            .expect("a catalog plan")
+            .clone();
         let direct = must(
             "create_subscription",
             services
@@ -95,7 +98,10 @@ impl World {
             "create_partner",
             services.create_partner(&format!("Carrier {tag}")).await,
         )?;
-        let carrier_plan = plan::find(setup.carrier_plan).expect("a catalog plan");
+        let carrier_plan = Catalog::embedded()
+            .plan(setup.carrier_plan)
+            .expect("a catalog plan")
+            .clone();
         let carrier_start = services.now() + Duration::days(setup.carrier_start_days);
         let provisioned = must(
             "provision_subscription",

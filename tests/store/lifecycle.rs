@@ -2,6 +2,7 @@
 //! first, at most the limit, and concurrent claimers never share a subscription.
 
 use crate::fixtures::*;
+use tessera::domain::catalog::Catalog;
 
 crate::store_tests!(
     claim_due_selects_exactly_the_subscriptions_that_owe_a_transition,
@@ -155,7 +156,7 @@ async fn transition(tx: &mut Box<dyn UnitOfWork>, claimed: Vec<Subscription>) {
     for mut subscription in claimed {
         let mut events = Vec::new();
         subscription
-            .apply_due_transition(t0(), grace(), &mut events)
+            .apply_due_transition(Catalog::embedded(), t0(), grace(), &mut events)
             .unwrap()
             .expect("a claimed subscription owes a transition");
         tx.save_subscription(&subscription).await.unwrap();

@@ -1,10 +1,13 @@
-//! `PurchaseTx`: store purchases on file, re-keyed, and locked even before they exist.
+//! `PurchaseTx`: store purchases on file, saved, re-keyed (the old id remembered as
+//! replaced), and locked even before they exist.
 
 use crate::fixtures::*;
 
 crate::store_tests!(
     a_filed_purchase_is_found_by_store_and_original_id,
     a_rekeyed_purchase_is_found_under_its_new_id_only,
+    a_saved_purchase_keeps_the_newest_store_statement,
+    replaced_ids_lead_to_the_purchase_through_every_replacement,
     concurrent_units_filing_one_purchase_take_turns_so_only_one_files_it,
 );
 
@@ -15,6 +18,10 @@ fn purchase(store: StoreKind, original_id: &str, subscription_id: Uuid) -> Store
         subscription_id,
         product_id: "com.vendor.suite.deluxe-3".to_owned(),
         environment: "Production".to_owned(),
+        latest_transaction_id: None,
+        latest_purchased_at: None,
+        latest_signed_at: None,
+        renewal_signed_at: None,
         created_at: at(1) + Duration::microseconds(1),
         updated_at: at(1) + Duration::microseconds(1),
     }
@@ -133,6 +140,19 @@ async fn a_rekeyed_purchase_is_found_under_its_new_id_only(store: Arc<dyn Store>
             .unwrap(),
         None
     );
+    assert_eq!(
+        tx.store_purchase_replaced_by(StoreKind::PlayStore, "GPA.old-token")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("GPA.new-token")
+    );
+    assert_eq!(
+        tx.store_purchase_replaced_by(StoreKind::PlayStore, "GPA.new-token")
+            .await
+            .unwrap(),
+        None
+    );
     drop(tx);
 }
 
@@ -220,4 +240,91 @@ async fn concurrent_units_filing_one_purchase_take_turns_so_only_one_files_it(
         store.subscription(Scope::All, second_subscription.id).await,
         Resource::Subscription,
     );
+}
+
+async fn a_saved_purchase_keeps_the_newest_store_statement(store: Arc<dyn Store>) {
+    let ann = create_account(&store, "ann").await;
+    let subscription = Subscription {
+        channel: Channel::AppStore,
+        ..owned_by(ann.id)
+    };
+    insert_subscriptions(&store, std::slice::from_ref(&subscription)).await;
+    let filed = purchase(StoreKind::AppStore, "2000000555", subscription.id);
+    let mut tx = store.begin(system(at(1))).await.unwrap();
+    tx.insert_store_purchase(&filed).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let newer = StorePurchase {
+        product_id: "com.vendor.suite.premium_10_yearly".to_owned(),
+        latest_transaction_id: Some("2000000999".to_owned()),
+        latest_purchased_at: Some(at(2)),
+        latest_signed_at: Some(at(2) + Duration::microseconds(7)),
+        renewal_signed_at: Some(at(2) + Duration::microseconds(8)),
+        updated_at: at(2),
+        ..filed.clone()
+    };
+    let mut tx = store.begin(system(at(2))).await.unwrap();
+    tx.lock_store_purchase(StoreKind::AppStore, "2000000555")
+        .await
+        .unwrap()
+        .expect("the purchase");
+    tx.save_store_purchase(&newer).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin(system(at(3))).await.unwrap();
+    assert_eq!(
+        tx.lock_store_purchase(StoreKind::AppStore, "2000000555")
+            .await
+            .unwrap(),
+        Some(newer)
+    );
+    let missing = purchase(StoreKind::AppStore, "2000000556", subscription.id);
+    assert!(matches!(
+        tx.save_store_purchase(&missing).await,
+        Err(Error::Internal(_))
+    ));
+    drop(tx);
+}
+
+async fn replaced_ids_lead_to_the_purchase_through_every_replacement(store: Arc<dyn Store>) {
+    let ann = create_account(&store, "ann").await;
+    let subscription = Subscription {
+        channel: Channel::PlayStore,
+        ..owned_by(ann.id)
+    };
+    insert_subscriptions(&store, std::slice::from_ref(&subscription)).await;
+    let first = purchase(StoreKind::PlayStore, "token-a", subscription.id);
+    let mut tx = store.begin(system(at(1))).await.unwrap();
+    tx.insert_store_purchase(&first).await.unwrap();
+    let second = StorePurchase {
+        original_id: "token-b".to_owned(),
+        ..first.clone()
+    };
+    tx.rekey_store_purchase("token-a", &second).await.unwrap();
+    let third = StorePurchase {
+        original_id: "token-c".to_owned(),
+        ..first.clone()
+    };
+    tx.rekey_store_purchase("token-b", &third).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin(system(at(2))).await.unwrap();
+    for old in ["token-a", "token-b"] {
+        assert_eq!(
+            tx.store_purchase_replaced_by(StoreKind::PlayStore, old)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("token-c"),
+            "{old}"
+        );
+    }
+    assert_eq!(
+        tx.store_purchase_replaced_by(StoreKind::AppStore, "token-a")
+            .await
+            .unwrap(),
+        None,
+        "replacements are per store"
+    );
+    drop(tx);
 }

@@ -1,5 +1,7 @@
 //! A local stand-in for Google's OAuth token endpoint and the Play Developer API's
-//! `purchases.subscriptionsv2.get`, checking what Google checks. Shared by
+//! `purchases.subscriptionsv2.get` and `purchases.subscriptions.acknowledge`, checking
+//! what Google checks and answering only what Google documents (the androidpublisher v3
+//! discovery document: `SubscriptionPurchaseV2`, an empty acknowledge response). Shared by
 //! `tests/play_proofs.rs` (the verifier alone) and `tests/api/restores/` (the server
 //! configured to use it), as `#[path = "…/support/play_stand_in.rs"] mod play_stand_in;`.
 
@@ -37,6 +39,12 @@ pub const PACKAGE: &str = "com.example.tessera";
 const ACCESS_TOKEN: &str = "stand-in-access-token";
 const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
 
+/// Play products of the default catalog (base plan `yearly`, as [`active_subscription`]
+/// answers).
+pub const PLAY_PREMIUM: &str = "com.example.suite.premium_10";
+pub const PLAY_DELUXE_3: &str = "com.example.suite.deluxe_3";
+pub const PLAY_DELUXE_5: &str = "com.example.suite.deluxe_5";
+
 pub const ACTIVE_TOKEN: &str = "active-token.AO-J1Oy_2mWq";
 pub const EXPIRED_TOKEN: &str = "expired-token.AO-J1Oz_3nXr";
 pub const CANCELED_TOKEN: &str = "canceled-token.AO-J1Ox_4oYs";
@@ -65,6 +73,8 @@ pub struct StandIn {
     token_requests: AtomicUsize,
     api_requests: AtomicUsize,
     rejections: Mutex<Vec<String>>,
+    /// `(subscriptionId, token)` of every acknowledgement accepted, in order.
+    acknowledgements: Mutex<Vec<(String, String)>>,
 }
 
 impl StandIn {
@@ -78,6 +88,7 @@ impl StandIn {
             token_requests: AtomicUsize::new(0),
             api_requests: AtomicUsize::new(0),
             rejections: Mutex::new(Vec::new()),
+            acknowledgements: Mutex::new(Vec::new()),
         });
         let server = stand_in.clone();
         tokio::spawn(async move {
@@ -151,6 +162,57 @@ impl StandIn {
         self.rejections.lock().unwrap().clone()
     }
 
+    /// `(subscriptionId, token)` of every purchase acknowledged so far.
+    pub fn acknowledgements(&self) -> Vec<(String, String)> {
+        self.acknowledgements.lock().unwrap().clone()
+    }
+
+    /// The answer the API gives for `token` now, if it knows the token.
+    fn known(&self, token: &str) -> Option<Value> {
+        let added = self.answers.lock().unwrap().get(token).cloned();
+        added.or_else(|| subscription(token).and_then(Result::ok))
+    }
+
+    /// `purchases.subscriptions.acknowledge`: the purchase must be known and of the
+    /// product named in the path; the body is a `SubscriptionPurchasesAcknowledgeRequest`
+    /// (a JSON object). The response body is empty. Later answers for the token say
+    /// `ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED`.
+    async fn acknowledge(
+        &self,
+        product_id: &str,
+        token: &str,
+        body: &[u8],
+    ) -> Response<Full<Bytes>> {
+        if !matches!(serde_json::from_slice::<Value>(body), Ok(Value::Object(_))) {
+            return google_error(StatusCode::BAD_REQUEST, "Invalid JSON payload received.");
+        }
+        let Some(mut answer) = self.known(token) else {
+            return google_error(StatusCode::NOT_FOUND, "The purchase token was not found.");
+        };
+        let products: Vec<&str> = answer["lineItems"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["productId"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !products.contains(&product_id) {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "The product id does not match the purchase.",
+            );
+        }
+        answer["acknowledgementState"] = json!("ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED");
+        self.answer(token, answer);
+        self.acknowledgements
+            .lock()
+            .unwrap()
+            .push((product_id.to_owned(), token.to_owned()));
+        Response::new(Full::new(Bytes::new()))
+    }
+
     fn behaviour(&self) -> Google {
         *self.behaviour.lock().unwrap()
     }
@@ -159,8 +221,36 @@ impl StandIn {
         let api_prefix = format!(
             "/androidpublisher/v3/applications/{PACKAGE}/purchases/subscriptionsv2/tokens/"
         );
+        let acknowledge_prefix =
+            format!("/androidpublisher/v3/applications/{PACKAGE}/purchases/subscriptions/");
         let path = request.uri().path().to_owned();
-        if request.method() == Method::POST && path == "/token" {
+        if request.method() == Method::POST
+            && let Some(rest) = path.strip_prefix(&acknowledge_prefix)
+            && let Some((product_id, token)) = rest
+                .strip_suffix(":acknowledge")
+                .and_then(|rest| rest.split_once("/tokens/"))
+        {
+            self.api_requests.fetch_add(1, Ordering::SeqCst);
+            let bearer = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if bearer.as_deref() != Some(&format!("Bearer {ACCESS_TOKEN}"))
+                || self.behaviour() == Google::RejectsEveryBearer
+            {
+                return google_error(StatusCode::UNAUTHORIZED, "Invalid Credentials");
+            }
+            if self.behaviour() == Google::Unavailable {
+                return google_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is currently unavailable.",
+                );
+            }
+            let (product_id, token) = (product_id.to_owned(), token.to_owned());
+            let body = request.into_body().collect().await.unwrap().to_bytes();
+            self.acknowledge(&product_id, &token, &body).await
+        } else if request.method() == Method::POST && path == "/token" {
             self.token_requests.fetch_add(1, Ordering::SeqCst);
             let body = request.into_body().collect().await.unwrap().to_bytes();
             match self.check_token_request(&body) {

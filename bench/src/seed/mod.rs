@@ -138,7 +138,7 @@ impl Shape {
                 expires_at: seed.session_expiry(),
             });
             let new = NewSubscription {
-                plan: self.plan,
+                plan: self.plan.clone(),
                 channel: Channel::Direct,
                 account_id: Some(account_id),
                 auto_renew: true,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::database::Database;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
-use tessera::domain::{plan, principal::Principal, principal::Scope};
+use tessera::domain::{catalog::Catalog, principal::Principal, principal::Scope};
 
 const SUBSCRIPTIONS: u64 = 25;
 const SEATS: u64 = 3;
@@ -9,7 +9,7 @@ const SEATS: u64 = 3;
 fn shape() -> Shape {
     Shape {
         seed: Seed::random(),
-        plan: plan::find("premium-10").unwrap(),
+        plan: Catalog::embedded().plan("premium-10").unwrap(),
         seats: SEATS,
     }
 }
@@ -123,7 +123,7 @@ async fn the_loader_fills_a_postgres_database() {
 fn seats_beyond_the_plans_limit_are_refused() {
     let shape = Shape {
         seats: 4,
-        plan: plan::find("deluxe-3").unwrap(),
+        plan: Catalog::embedded().plan("deluxe-3").unwrap(),
         ..shape()
     };
     assert!(shape.rows(0..1).is_err());

@@ -12,10 +12,7 @@ pub mod window;
 
 pub use window::TermWindow;
 
-use super::{
-    clock::days_left,
-    plan::{self, Plan},
-};
+use super::{clock::days_left, plan::Plan};
 use crate::error::{Error, Reason, Result};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -118,7 +115,7 @@ pub struct Subscription {
 #[derive(Debug, Clone)]
 pub struct NewSubscription {
     /// The plan sold.
-    pub plan: &'static Plan,
+    pub plan: Plan,
     /// How it was sold.
     pub channel: Channel,
     /// Owner; `None` for an unclaimed carrier subscription.
@@ -202,17 +199,6 @@ impl Subscription {
         days_left(now, self.term_end)
     }
 
-    /// The plan the subscription is on.
-    /// Errors: `Internal` when the catalog no longer has it.
-    pub fn plan(&self) -> Result<&'static Plan> {
-        plan::find(&self.plan_code).ok_or_else(|| {
-            Error::Internal(format!(
-                "subscription {} is on unknown plan {}",
-                self.id, self.plan_code
-            ))
-        })
-    }
-
     /// Refuses a change to a subscription that has ended.
     /// Errors: `FailedPrecondition` (SUBSCRIPTION_ENDED).
     pub fn ensure_not_ended(&self) -> Result<()> {
@@ -232,7 +218,10 @@ impl Subscription {
 pub(crate) fn direct_subscription(plan_code: &str) -> Subscription {
     Subscription::create(
         NewSubscription {
-            plan: plan::find(plan_code).expect("a catalog plan"),
+            plan: super::catalog::Catalog::embedded()
+                .plan(plan_code)
+                .expect("a catalog plan")
+                .clone(),
             channel: Channel::Direct,
             account_id: Some(Uuid::now_v7()),
             auto_renew: true,

@@ -51,7 +51,7 @@ impl Subscription {
     /// not fit.
     pub fn move_to_plan(
         &mut self,
-        plan: &'static Plan,
+        plan: &Plan,
         now: DateTime<Utc>,
         events: &mut Vec<NewEvent>,
     ) -> Result<()> {
@@ -64,7 +64,7 @@ impl Subscription {
                 "free the excess seats before the plan change",
             ));
         }
-        let previous_plan = std::mem::replace(&mut self.plan_code, plan.code.to_owned());
+        let previous_plan = std::mem::replace(&mut self.plan_code, plan.code.clone());
         self.seat_limit = plan.seat_limit;
         self.updated_at = now;
         events.push(

@@ -5,6 +5,7 @@
 use super::{NewSubscription, Renewal, Status, Subscription};
 use crate::{
     domain::{
+        catalog::Catalog,
         event::{EventType, NewEvent},
         lifecycle::{Event, due_event, require},
         names,
@@ -21,7 +22,7 @@ impl Subscription {
     pub fn create(new: NewSubscription, now: DateTime<Utc>, events: &mut Vec<NewEvent>) -> Self {
         let subscription = Self {
             id: Uuid::now_v7(),
-            plan_code: new.plan.code.to_owned(),
+            plan_code: new.plan.code.clone(),
             channel: new.channel,
             status: if new.plan.trial {
                 Status::Trial
@@ -67,7 +68,9 @@ impl Subscription {
     /// Cancels at once (every device stops being protected) or at the end of the term;
     /// a term that is already over cancels at once. Auto-renewal stops either way.
     /// Records SUBSCRIPTION_CANCELLED or SUBSCRIPTION_CANCELLATION_SCHEDULED.
-    /// Errors: `FailedPrecondition` (SUBSCRIPTION_NOT_CANCELLABLE) once it has ended.
+    /// Errors: `FailedPrecondition` — SUBSCRIPTION_MANAGED_BY_STORE for an App Store or
+    /// Google Play subscription (the store bills it: it is cancelled there, and the
+    /// store's word reaches Tessera), SUBSCRIPTION_NOT_CANCELLABLE once it has ended.
     pub fn cancel(
         &mut self,
         immediately: bool,
@@ -75,6 +78,19 @@ impl Subscription {
         events: &mut Vec<NewEvent>,
     ) -> Result<()> {
         const REASON: Reason = Reason::SubscriptionNotCancellable;
+        let store = match self.channel {
+            super::Channel::AppStore => {
+                Some("in the App Store (Settings, your name, Subscriptions)")
+            }
+            super::Channel::PlayStore => Some("in Google Play (Payments & subscriptions)"),
+            _ => None,
+        };
+        if let Some(where_) = store {
+            return Err(Error::precondition(
+                Reason::SubscriptionManagedByStore,
+                format!("the store bills this subscription: cancel it {where_}"),
+            ));
+        }
         if immediately || self.term_end <= now {
             self.status = require(self.status, Event::CancelNow, REASON)?;
             self.end_term_at(now);
@@ -181,6 +197,29 @@ impl Subscription {
         Ok(())
     }
 
+    /// The store sells a subscription it had ended (refunded, or expired) again: a new
+    /// term from `start` to `end`, active. Records SUBSCRIPTION_RENEWED.
+    /// Errors: `FailedPrecondition` (SUBSCRIPTION_NOT_RENEWABLE) unless it had ended.
+    pub fn resubscribe(
+        &mut self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+        events: &mut Vec<NewEvent>,
+    ) -> Result<()> {
+        self.status = require(
+            self.status,
+            Event::Resubscribe,
+            Reason::SubscriptionNotRenewable,
+        )?;
+        self.term_start = start.min(end);
+        self.term_end = end;
+        self.cancel_at_period_end = false;
+        self.updated_at = now;
+        events.push(NewEvent::of(EventType::SubscriptionRenewed, self));
+        Ok(())
+    }
+
     /// A customer claims an unclaimed carrier subscription with its partner code.
     /// Records PARTNER_CODE_REDEEMED.
     /// Errors: `FailedPrecondition` (SUBSCRIPTION_ENDED).
@@ -246,8 +285,10 @@ impl Subscription {
     /// Applies the transition owed at `now`, if any: renews (up to the term running at
     /// `now`, in one renewal however late), or puts the subscription in grace, expires or
     /// cancels it. Returns what it applied.
+    /// `catalog` gives the term of the subscription's plan.
     pub fn apply_due_transition(
         &mut self,
+        catalog: &Catalog,
         now: DateTime<Utc>,
         grace: Duration,
         events: &mut Vec<NewEvent>,
@@ -256,7 +297,7 @@ impl Subscription {
             return Ok(None);
         };
         if event == Event::Renew {
-            let term = self.plan()?.term;
+            let term = catalog.plan_of(&self.plan_code)?.term;
             self.renew(term, Renewal::CatchUp, now, events)?;
             return Ok(Some(event));
         }
@@ -301,7 +342,7 @@ fn term_running_at(
 mod tests {
     use super::*;
     use crate::domain::{
-        plan,
+        catalog::Catalog,
         subscription::{DowngradePolicy, direct_subscription},
     };
 
@@ -315,7 +356,7 @@ mod tests {
     #[test]
     fn a_downgrade_below_the_active_seats_is_refused_under_reject() {
         let s = subscription("deluxe-5", 4);
-        let small = plan::find("deluxe-3").unwrap();
+        let small = Catalog::embedded().plan("deluxe-3").unwrap();
         let refused = s
             .seats_to_free_for(small, DowngradePolicy::Reject, &[])
             .unwrap_err();
@@ -329,7 +370,7 @@ mod tests {
         let now = first_end + Duration::days(365 * 57);
         let mut events = Vec::new();
         let applied = s
-            .apply_due_transition(now, Duration::days(14), &mut events)
+            .apply_due_transition(Catalog::embedded(), now, Duration::days(14), &mut events)
             .unwrap();
         assert_eq!(applied, Some(Event::Renew));
         assert_eq!(events.len(), 1);

@@ -241,6 +241,10 @@ impl PurchaseTx for CachedUnit {
         self.inner.insert_store_purchase(purchase).await
     }
 
+    async fn save_store_purchase(&mut self, purchase: &StorePurchase) -> Result<()> {
+        self.inner.save_store_purchase(purchase).await
+    }
+
     async fn rekey_store_purchase(
         &mut self,
         previous_original_id: &str,
@@ -248,6 +252,16 @@ impl PurchaseTx for CachedUnit {
     ) -> Result<()> {
         self.inner
             .rekey_store_purchase(previous_original_id, purchase)
+            .await
+    }
+
+    async fn store_purchase_replaced_by(
+        &mut self,
+        store: StoreKind,
+        original_id: &str,
+    ) -> Result<Option<String>> {
+        self.inner
+            .store_purchase_replaced_by(store, original_id)
             .await
     }
 }

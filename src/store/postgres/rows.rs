@@ -308,6 +308,10 @@ pub(super) struct StorePurchaseRow {
     subscription_id: Uuid,
     product_id: String,
     environment: String,
+    latest_transaction_id: Option<String>,
+    latest_purchased_at: Option<DateTime<Utc>>,
+    latest_signed_at: Option<DateTime<Utc>>,
+    renewal_signed_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -322,6 +326,10 @@ impl TryFrom<StorePurchaseRow> for StorePurchase {
             subscription_id: row.subscription_id,
             product_id: row.product_id,
             environment: row.environment,
+            latest_transaction_id: row.latest_transaction_id,
+            latest_purchased_at: row.latest_purchased_at,
+            latest_signed_at: row.latest_signed_at,
+            renewal_signed_at: row.renewal_signed_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

@@ -395,6 +395,10 @@ pub(super) struct StorePurchaseRow {
     subscription_id: String,
     product_id: String,
     environment: String,
+    latest_transaction_id: Option<String>,
+    latest_purchased_at: Option<i64>,
+    latest_signed_at: Option<i64>,
+    renewal_signed_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -409,6 +413,19 @@ impl TryFrom<StorePurchaseRow> for StorePurchase {
             subscription_id: uuid("store_purchases.subscription_id", &row.subscription_id)?,
             product_id: row.product_id,
             environment: row.environment,
+            latest_transaction_id: row.latest_transaction_id,
+            latest_purchased_at: optional_instant(
+                "store_purchases.latest_purchased_at",
+                row.latest_purchased_at,
+            )?,
+            latest_signed_at: optional_instant(
+                "store_purchases.latest_signed_at",
+                row.latest_signed_at,
+            )?,
+            renewal_signed_at: optional_instant(
+                "store_purchases.renewal_signed_at",
+                row.renewal_signed_at,
+            )?,
             created_at: instant("store_purchases.created_at", row.created_at)?,
             updated_at: instant("store_purchases.updated_at", row.updated_at)?,
         })

@@ -112,8 +112,9 @@ async fn a_renewed_proof_extends_the_subscription_and_a_revoked_proof_cancels_it
 
     app.clock.advance(Duration::days(2));
     let refunded_at = app.clock.now() - Duration::hours(1);
+    // Apple refunds the newest transaction: its proof, signed again, has a revocation.
     let revocation = with(
-        transaction(&app, "2000000789", PRODUCT, renewed_end),
+        with(renewal, "signedDate", json!(ms(app.clock.now()))),
         "revocationDate",
         json!(ms(refunded_at)),
     );

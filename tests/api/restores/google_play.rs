@@ -3,7 +3,10 @@
 //! upgrade replaces the purchase it links to, and auto-renew follows what Google says.
 
 use super::apple_pki::with;
-use super::play_stand_in::{self, Google, KEY_FILE_PATH, PACKAGE, StandIn, active_subscription};
+use super::play_stand_in::{
+    self, Google, KEY_FILE_PATH, PACKAGE, PLAY_DELUXE_3, PLAY_DELUXE_5, PLAY_PREMIUM, StandIn,
+    active_subscription,
+};
 use super::{millis, ms, restore_play};
 use crate::support::{
     Db, TestApp, assert_error, assert_invalid_field, email, on_both_backends, spawn_app_with,
@@ -24,7 +27,7 @@ on_both_backends!(
 
 /// A working stand-in for Google, and a server that asks it about Play tokens of the
 /// test app.
-async fn spawn_play_app(db: Db) -> Option<(Arc<StandIn>, TestApp)> {
+pub(super) async fn spawn_play_app(db: Db) -> Option<(Arc<StandIn>, TestApp)> {
     spawn_play_app_accepting(db, false).await
 }
 
@@ -52,19 +55,11 @@ async fn an_active_google_play_purchase_restores_a_play_store_subscription(db: D
     let yearly_end: DateTime<Utc> = "2099-01-31T10:00:00.123Z".parse().unwrap();
     stand_in.answer(
         yearly,
-        active_subscription(
-            "com.example.tessera.premium-10",
-            "2099-01-31T10:00:00.123Z",
-            true,
-        ),
+        active_subscription(PLAY_PREMIUM, "2099-01-31T10:00:00.123Z", true),
     );
     stand_in.answer(
         manual,
-        active_subscription(
-            "com.example.tessera.deluxe-3",
-            "2098-06-30T00:00:00Z",
-            false,
-        ),
+        active_subscription(PLAY_DELUXE_3, "2098-06-30T00:00:00Z", false),
     );
 
     let restored = restore_play(&app, &token, yearly).await.unwrap();
@@ -95,7 +90,7 @@ async fn unknown_play_tokens_and_an_unavailable_google_are_told_apart(db: Db) {
     let known = "known-token.AO-J1Oc_7rBv";
     stand_in.answer(
         known,
-        active_subscription("com.example.tessera.deluxe-5", "2099-01-01T00:00:00Z", true),
+        active_subscription(PLAY_DELUXE_5, "2099-01-01T00:00:00Z", true),
     );
 
     let unknown = restore_play(&app, &token, "unknown-token.AO-J1Oq")
@@ -146,16 +141,12 @@ async fn an_upgraded_play_subscription_replaces_the_purchase_it_links_to(db: Db)
     let (old, new) = ("deluxe-token.AO-J1Od_8sCw", "premium-token.AO-J1Oe_9tDx");
     stand_in.answer(
         old,
-        active_subscription("com.example.tessera.deluxe-3", "2099-01-01T00:00:00Z", true),
+        active_subscription(PLAY_DELUXE_3, "2099-01-01T00:00:00Z", true),
     );
     restore_play(&app, &token, old).await.unwrap();
     // The customer upgrades in Google Play: Google issues a new token naming the old one,
     // and stops renewing the old one.
-    let mut upgrade = active_subscription(
-        "com.example.tessera.premium-10",
-        "2099-02-01T00:00:00Z",
-        true,
-    );
+    let mut upgrade = active_subscription(PLAY_PREMIUM, "2099-02-01T00:00:00Z", true);
     upgrade["linkedPurchaseToken"] = json!(old);
     stand_in.answer(new, upgrade);
     restore_play(&app, &token, new).await.unwrap();
@@ -181,8 +172,7 @@ async fn auto_renew_turned_off_in_google_play_shows_after_the_next_restore(db: D
     };
     let (_, token) = app.sign_up(&email()).await;
     let purchase = "renewing-token.AO-J1Of_0uEy";
-    let renewing =
-        active_subscription("com.example.tessera.deluxe-3", "2099-01-01T00:00:00Z", true);
+    let renewing = active_subscription(PLAY_DELUXE_3, "2099-01-01T00:00:00Z", true);
     stand_in.answer(purchase, renewing.clone());
     let before = restore_play(&app, &token, purchase).await.unwrap();
     assert!(before.auto_renew);
@@ -201,8 +191,7 @@ async fn auto_renew_turned_off_in_google_play_shows_after_the_next_restore(db: D
 }
 
 async fn a_license_testers_purchase_restores_only_on_a_server_for_testers(db: Db) {
-    let mut tester =
-        active_subscription("com.example.tessera.deluxe-3", "2099-05-01T00:00:00Z", true);
+    let mut tester = active_subscription(PLAY_DELUXE_3, "2099-05-01T00:00:00Z", true);
     tester["testPurchase"] = json!({});
     let proof = "tester-token.AO-J1Oc_7rBv";
 

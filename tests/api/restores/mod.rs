@@ -11,8 +11,11 @@ mod apple_pki;
 mod play_stand_in;
 
 mod app_store;
+mod genuine_app_store;
 mod google_play;
+mod google_states;
 mod refusals;
+mod store_truth;
 mod transfers;
 
 use crate::support::{Db, TestApp, admin, spawn_app_with};
@@ -26,8 +29,12 @@ use tessera_client::{
     with_token,
 };
 
-/// The App Store product of the scenarios: the plan is its last segment.
-const PRODUCT: &str = "com.example.suite.deluxe-5";
+/// The App Store product of the scenarios; the default catalog maps it to `deluxe-5`.
+const PRODUCT: &str = "com.example.suite.deluxe_5_yearly";
+/// An App Store product the default catalog maps to `premium-10`.
+const PREMIUM_PRODUCT: &str = "com.example.suite.premium_10_yearly";
+/// An App Store product the default catalog maps to `deluxe-3`.
+const DELUXE_3_PRODUCT: &str = "com.example.suite.deluxe_3_yearly";
 
 /// A server that trusts `pki`'s root for App Store proofs of the test app. The root is
 /// handed over as a DER file, as an operator would.
@@ -82,12 +89,46 @@ async fn restore(
     store: pb::Channel,
     proof: &str,
 ) -> Result<pb::Subscription, Status> {
+    restore_with_renewal_info(app, token, store, proof, "").await
+}
+
+async fn restore_with_renewal_info(
+    app: &TestApp,
+    token: &str,
+    store: pb::Channel,
+    proof: &str,
+    renewal_info: &str,
+) -> Result<pb::Subscription, Status> {
     app.subscriptions()
         .restore_store_purchase(with_token(
             token,
             pb::RestoreStorePurchaseRequest {
                 store: store as i32,
                 signed_proof: proof.to_owned(),
+                signed_renewal_info: renewal_info.to_owned(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The Tessera account id in an account's resource name: what an app sets as
+/// `appAccountToken` or `obfuscatedExternalAccountId` to bind a purchase to it.
+fn account_id(name: &str) -> String {
+    name.strip_prefix("accounts/")
+        .expect("an account name")
+        .to_owned()
+}
+
+/// Cancels a subscription with a session token.
+async fn cancel(app: &TestApp, token: &str, name: &str) -> Result<pb::Subscription, Status> {
+    app.subscriptions()
+        .cancel_subscription(with_token(
+            token,
+            pb::CancelSubscriptionRequest {
+                name: name.to_owned(),
+                immediately: true,
+                request_id: String::new(),
             },
         ))
         .await

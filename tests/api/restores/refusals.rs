@@ -137,7 +137,7 @@ async fn expired_purchases_unknown_products_and_malformed_requests_are_refused(d
     let not_a_plan = transaction(
         &app,
         "2000000333",
-        "com.example.suite.platinum-99",
+        "com.example.suite.platinum_99_yearly",
         now + Duration::days(30),
     );
     let unknown = restore_apple(&app, &token, &pki.proof(&not_a_plan))
@@ -164,6 +164,7 @@ async fn expired_purchases_unknown_products_and_malformed_requests_are_refused(d
         .restore_store_purchase(admin(pb::RestoreStorePurchaseRequest {
             store: pb::Channel::AppStore as i32,
             signed_proof: genuine.clone(),
+            ..Default::default()
         }))
         .await
         .unwrap_err();

@@ -38,6 +38,8 @@ async fn a_purchase_restored_on_another_account_moves_there_and_signs_out_the_ol
 
     let moved = restore_apple(&app, &bob_token, &proof).await.unwrap();
     assert_eq!(moved.name, subscription.name, "the same subscription moves");
+    assert!(moved.moved_from_other_account, "the answer says it moved");
+    assert!(!subscription.moved_from_other_account);
     assert_eq!(moved.account, bob);
     assert_eq!(
         moved.active_seat_count, 0,

@@ -162,6 +162,10 @@ async fn restores_of_one_purchase_not_yet_on_file_take_turns() {
         subscription_id: s.id,
         product_id: "com.vendor.suite.deluxe-3".into(),
         environment: "Production".into(),
+        latest_transaction_id: None,
+        latest_purchased_at: None,
+        latest_signed_at: None,
+        renewal_signed_at: None,
         created_at: now(),
         updated_at: now(),
     };

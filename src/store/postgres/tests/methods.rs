@@ -770,6 +770,10 @@ async fn store_purchases_are_filed_and_refiled() {
         subscription_id: s.id,
         product_id: "com.vendor.suite.deluxe-3".into(),
         environment: "Production".into(),
+        latest_transaction_id: None,
+        latest_purchased_at: None,
+        latest_signed_at: None,
+        renewal_signed_at: None,
         created_at: now(),
         updated_at: now(),
     };

@@ -386,6 +386,10 @@ async fn read_back_through_the_store(store: &PgStore, ids: &Ids) {
             subscription_id: ids.subscription,
             product_id: "com.vendor.suite.deluxe-3".into(),
             environment: "Production".into(),
+            latest_transaction_id: None,
+            latest_purchased_at: None,
+            latest_signed_at: None,
+            renewal_signed_at: None,
             created_at: at(T0),
             updated_at: at(T1),
         })
@@ -417,7 +421,13 @@ async fn check_column_types(pool: &PgPool) {
     .unwrap();
     // Text and number columns that stay as they are although their names look like ids
     // or instants.
-    let not_ids = ["original_id", "product_id", "request_id", "device_id"];
+    let not_ids = [
+        "original_id",
+        "product_id",
+        "request_id",
+        "device_id",
+        "latest_transaction_id",
+    ];
     for column in &columns {
         let table: String = column.get(0);
         let name: String = column.get(1);

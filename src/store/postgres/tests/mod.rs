@@ -15,7 +15,7 @@ mod sequencer;
 use super::PgStore;
 use crate::{
     domain::{
-        plan,
+        catalog::Catalog,
         subscription::{Channel, NewSubscription, Subscription},
     },
     store::{Store, WriteContext},
@@ -112,7 +112,7 @@ pub(super) fn subscription(
 ) -> Subscription {
     Subscription::create(
         NewSubscription {
-            plan: plan::find(plan_code).unwrap(),
+            plan: Catalog::embedded().plan(plan_code).unwrap().clone(),
             channel,
             account_id,
             auto_renew: true,

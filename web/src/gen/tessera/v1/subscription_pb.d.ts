@@ -66,6 +66,20 @@ export declare type Plan = Message<"tessera.v1.Plan"> & {
    * @generated from field: bool trial = 7;
    */
   trial: boolean;
+
+  /**
+   * The App Store product ids that grant this plan.
+   *
+   * @generated from field: repeated string app_store_product_ids = 8;
+   */
+  appStoreProductIds: string[];
+
+  /**
+   * The Google Play products (product id and base plan) that grant this plan.
+   *
+   * @generated from field: repeated tessera.v1.PlayProduct play_products = 9;
+   */
+  playProducts: PlayProduct[];
 };
 
 /**
@@ -73,6 +87,33 @@ export declare type Plan = Message<"tessera.v1.Plan"> & {
  * Use `create(PlanSchema)` to create a new message.
  */
 export declare const PlanSchema: GenMessage<Plan>;
+
+/**
+ * A Google Play subscription product and one of its base plans.
+ *
+ * @generated from message tessera.v1.PlayProduct
+ */
+export declare type PlayProduct = Message<"tessera.v1.PlayProduct"> & {
+  /**
+   * The product id, for example `com.example.suite.premium_10`.
+   *
+   * @generated from field: string product_id = 1;
+   */
+  productId: string;
+
+  /**
+   * The base plan id, for example `yearly`.
+   *
+   * @generated from field: string base_plan_id = 2;
+   */
+  basePlanId: string;
+};
+
+/**
+ * Describes the message tessera.v1.PlayProduct.
+ * Use `create(PlayProductSchema)` to create a new message.
+ */
+export declare const PlayProductSchema: GenMessage<PlayProduct>;
 
 /**
  * One instance of a plan, owned by an account (or, for a carrier subscription not yet
@@ -206,6 +247,14 @@ export declare type Subscription = Message<"tessera.v1.Subscription"> & {
    * @generated from field: bool claimed = 18;
    */
   claimed: boolean;
+
+  /**
+   * Set only in the answer of `RestoreStorePurchase`: the restore moved the purchase
+   * here from another account, whose devices were signed out.
+   *
+   * @generated from field: bool moved_from_other_account = 19;
+   */
+  movedFromOtherAccount: boolean;
 };
 
 /**
@@ -898,6 +947,14 @@ export declare type RestoreStorePurchaseRequest = Message<"tessera.v1.RestoreSto
    * @generated from field: string signed_proof = 2;
    */
   signedProof: string;
+
+  /**
+   * App Store only, optional: the signed renewal info (JWS, StoreKit's
+   * `RenewalInfo.jwsRepresentation`) of the same purchase; it sets auto-renewal.
+   *
+   * @generated from field: string signed_renewal_info = 3;
+   */
+  signedRenewalInfo: string;
 };
 
 /**
@@ -957,7 +1014,8 @@ export declare const DowngradePolicySchema: GenEnum<DowngradePolicy>;
  */
 export declare const SubscriptionService: GenService<{
   /**
-   * Lists the plan catalog. Needs no credentials.
+   * Lists the plan catalog, with the store products that grant each plan. Needs no
+   * credentials.
    *
    * @generated from rpc tessera.v1.SubscriptionService.ListPlans
    */
@@ -1012,7 +1070,9 @@ export declare const SubscriptionService: GenService<{
   /**
    * Cancels a subscription at the end of its term, or at once.
    * Errors: FAILED_PRECONDITION (reason SUBSCRIPTION_NOT_CANCELLABLE) when it has already
-   * ended. Idempotent on `request_id`, which partners must send.
+   * ended; FAILED_PRECONDITION (reason SUBSCRIPTION_MANAGED_BY_STORE) for an App Store or
+   * Google Play subscription, which is cancelled in the store (the message names it).
+   * Idempotent on `request_id`, which partners must send.
    *
    * @generated from rpc tessera.v1.SubscriptionService.CancelSubscription
    */
@@ -1132,16 +1192,24 @@ export declare const SubscriptionService: GenService<{
   },
   /**
    * Customer (account session): restores an App Store or Google Play purchase onto the
-   * calling account from the store's proof. One store purchase belongs to one account at
-   * a time: restoring it on another account moves it there (its devices are signed out).
-   * Restoring again changes nothing. The plan is the last dot-separated part of the
-   * store's product id (`com.vendor.suite.deluxe-5` → `plans/deluxe-5`).
+   * calling account from the store's proof, and follows what the store says: the newest
+   * transaction wins (a proof older than what is on file changes nothing), an expired,
+   * refunded, unpaid or on-hold purchase never moves, downgrades or reactivates, and a
+   * refund ends the subscription only when it is of the newest transaction. One store
+   * purchase belongs to one account at a time: a purchase the app bound to an account
+   * (`appAccountToken` / `obfuscatedExternalAccountId` set to the Tessera account id)
+   * restores only there; an unbound one restored on another account moves there (its
+   * devices are signed out, and `moved_from_other_account` says so). Restoring again
+   * changes nothing. The plan is the one the catalog maps the store product to (see
+   * `ListPlans`).
    * Errors: INVALID_ARGUMENT (APPLE_PROOF_* or PLAY_* reasons) for a forged, broken or
    * unknown proof; PERMISSION_DENIED for a genuine proof of another app or environment,
-   * or for a Google Play license tester's purchase on a production server
-   * (PLAY_TEST_PURCHASE_REFUSED);
+   * for a Google Play license tester's purchase on a production server
+   * (PLAY_TEST_PURCHASE_REFUSED), or for a purchase bound to another account
+   * (STORE_PURCHASE_OTHER_ACCOUNT);
    * FAILED_PRECONDITION (STORE_NOT_CONFIGURED, STORE_PURCHASE_EXPIRED,
-   * STORE_PRODUCT_UNKNOWN).
+   * STORE_PURCHASE_REVOKED, STORE_PURCHASE_NOT_PAID, STORE_PURCHASE_ON_HOLD,
+   * STORE_PROOF_OUTDATED, STORE_PRODUCT_UNKNOWN).
    *
    * @generated from rpc tessera.v1.SubscriptionService.RestoreStorePurchase
    */
