@@ -20,3 +20,4 @@ pub mod seat;
 pub mod secret;
 mod stored_enum;
 pub mod subscription;
+pub mod throttle;
