@@ -6,9 +6,9 @@
 
 use crate::{
     api::{
-        accounts::AccountApi, events::EventApi, partners::PartnerApi, principal::AuthenticateLayer,
-        product_keys::ProductKeyApi, seats::SeatApi, subscriptions::SubscriptionApi,
-        trace::RpcTraceLayer,
+        accounts::AccountApi, client_address::ClientAddressLayer, events::EventApi,
+        partners::PartnerApi, principal::AuthenticateLayer, product_keys::ProductKeyApi,
+        seats::SeatApi, subscriptions::SubscriptionApi, trace::RpcTraceLayer,
     },
     app_stores::{
         apple::{AppleConfig, AppleVerifier},
@@ -16,8 +16,9 @@ use crate::{
     },
     domain::{
         clock::{Clock, SystemClock},
-        redemption::{CodeHasher, ThrottlePolicy},
+        redemption::CodeHasher,
         secret::token_hash,
+        throttle::{Limit, ThrottlePolicy},
     },
     error::{Error, Result},
     lifecycle::{
@@ -31,7 +32,7 @@ use crate::{
         seat_service_server::SeatServiceServer,
         subscription_service_server::SubscriptionServiceServer,
     },
-    service::{Policy, Services},
+    service::{Policy, Services, passwords::PasswordPool},
     settings::Settings,
     store::{self, CommitListener, EventSequencer, Store, cached::CachedStore},
 };
@@ -45,6 +46,7 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// A built server, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    trusted_proxies: Vec<crate::api::client_address::Cidr>,
     services: Services,
     event_poll_interval: std::time::Duration,
     retention: Option<Retention>,
@@ -78,7 +80,6 @@ impl Application {
                 60 * u64::from(settings.housekeeping_interval_minutes),
             ),
             request_ids: chrono::Duration::hours(i64::from(settings.idempotency_retention_hours)),
-            redemption_window: services.policy.throttle.window,
         });
         let worker = (settings.lifecycle_interval_seconds > 0).then(|| WorkerPolicy {
             batch: 100,
@@ -88,6 +89,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            trusted_proxies: settings.trusted_proxies.clone(),
             services,
             event_poll_interval: std::time::Duration::from_millis(u64::from(
                 settings.event_poll_interval_ms,
@@ -180,6 +182,7 @@ impl Application {
         let grace = self.shutdown_grace;
         let serving = Server::builder()
             .layer(RpcTraceLayer)
+            .layer(ClientAddressLayer::new(&self.trusted_proxies))
             .layer(AuthenticateLayer::new(services.clone()))
             .add_service(health_service)
             .add_service(reflection)
@@ -278,11 +281,7 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
     let policy = Policy {
         session_ttl: chrono::Duration::hours(i64::from(settings.session_ttl_hours)),
         partner_code_ttl: chrono::Duration::days(i64::from(settings.partner_code_ttl_days)),
-        throttle: ThrottlePolicy {
-            per_account: i64::from(settings.redeem_account_limit),
-            per_peer: i64::from(settings.redeem_peer_limit),
-            window: chrono::Duration::minutes(i64::from(settings.redeem_window_minutes)),
-        },
+        throttle: throttle_policy(settings),
         grace: chrono::Duration::days(i64::from(settings.grace_days)),
         warning_window: chrono::Duration::days(i64::from(settings.expiry_warning_days)),
         admin_token_hash: settings.admin_token.as_deref().map(token_hash),
@@ -292,9 +291,27 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
         clock,
         policy: Arc::new(policy),
         code_hasher: CodeHasher::new(&secret),
+        passwords: PasswordPool::start(
+            settings.password_hash_workers as usize,
+            std::time::Duration::from_millis(u64::from(settings.password_hash_queue_ms)),
+        ),
         apple: apple_verifier(settings)?.map(Arc::new),
         play: play_verifier(settings)?.map(Arc::new),
     })
+}
+
+/// The throttles' limits from the settings.
+fn throttle_policy(settings: &Settings) -> ThrottlePolicy {
+    let window = chrono::Duration::minutes(i64::from(settings.throttle_window_minutes));
+    let limit = |free: u32| Limit::per_window(free, window);
+    ThrottlePolicy {
+        sign_in_account: limit(settings.sign_in_account_limit),
+        sign_in_address: limit(settings.sign_in_address_limit),
+        sign_up_address: limit(settings.sign_up_address_limit),
+        redeem_account: limit(settings.redeem_account_limit),
+        redeem_address: limit(settings.redeem_address_limit),
+        max_delay: chrono::Duration::minutes(i64::from(settings.throttle_max_delay_minutes)),
+    }
 }
 
 /// [`open_services`] with the system clock (the command line).

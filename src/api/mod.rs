@@ -4,6 +4,7 @@
 //! Errors become statuses in one place, [`status`].
 
 pub mod accounts;
+pub mod client_address;
 pub mod convert;
 pub mod events;
 pub mod names;

@@ -13,11 +13,13 @@ pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod partners;
+pub mod passwords;
 pub mod principals;
 pub mod purchases;
 pub mod redemption;
 pub mod seats;
 pub mod subscriptions;
+mod throttle;
 
 use crate::{
     app_stores::{apple::AppleVerifier, google::PlayVerifier},
@@ -26,12 +28,14 @@ use crate::{
         event::NewEvent,
         idempotency::IdempotencyKey,
         principal::Principal,
-        redemption::{CodeHasher, ThrottlePolicy},
+        redemption::CodeHasher,
+        throttle::ThrottlePolicy,
     },
     error::Result,
     store::{Store, UnitOfWork, WriteContext},
 };
 use chrono::{DateTime, Duration, Utc};
+use passwords::PasswordPool;
 use std::sync::Arc;
 
 /// The service's policies, from the settings.
@@ -41,7 +45,7 @@ pub struct Policy {
     pub session_ttl: Duration,
     /// How long a partner code works.
     pub partner_code_ttl: Duration,
-    /// Limits on failed redemptions.
+    /// The throttles on guessing: sign-in, sign-up, redemption.
     pub throttle: ThrottlePolicy,
     /// How long a lapsed subscription keeps protecting devices.
     pub grace: Duration,
@@ -63,6 +67,8 @@ pub struct Services {
     pub policy: Arc<Policy>,
     /// Keyed hash of partner codes and product keys.
     pub code_hasher: CodeHasher,
+    /// The threads that hash passwords.
+    pub passwords: Arc<PasswordPool>,
     /// App Store proof verification, when configured.
     pub apple: Option<Arc<AppleVerifier>>,
     /// Google Play purchase verification, when configured.

@@ -20,3 +20,4 @@ mod seats;
 mod stored_records;
 mod subscriptions;
 mod support;
+mod throttles;
