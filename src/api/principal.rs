@@ -139,6 +139,23 @@ pub fn partner<T>(request: &Request<T>) -> Result<Uuid> {
     }
 }
 
+/// Whether `token`, with which a call was authenticated as `principal`, still stands for
+/// it: for streams, which outlive the moment they were authenticated.
+/// Errors: `Unauthenticated` (CREDENTIALS_INVALID) once it is revoked, expired or signed
+/// out, or its partner disabled; `PermissionDenied` (PRINCIPAL_NOT_ALLOWED) when it now
+/// stands for less (a device whose seat was removed); `Unavailable` when the store
+/// cannot be asked.
+pub async fn recheck(services: &Services, token: &str, principal: Principal) -> Result<()> {
+    match services.authenticate(token).await? {
+        Some(now) if now == principal => Ok(()),
+        Some(_) => Err(Error::PermissionDenied {
+            reason: Reason::PrincipalNotAllowed,
+            message: "this credential no longer reaches what the call was opened for".to_owned(),
+        }),
+        None => Err(INVALID),
+    }
+}
+
 /// The token of `authorization: Bearer <token>`, if present.
 pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;
