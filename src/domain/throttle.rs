@@ -128,10 +128,11 @@ pub struct Limit {
 impl Limit {
     /// `free` attempts at once, forgotten at `free` per `window`.
     pub fn per_window(free: u32, window: Duration) -> Self {
-        let free = i64::from(free.max(1));
+        let free = free.max(1);
         Self {
-            free,
-            forget_every: (window / free as i32).max(Duration::milliseconds(1)),
+            free: i64::from(free),
+            forget_every: (window / i32::try_from(free).unwrap_or(i32::MAX))
+                .max(Duration::milliseconds(1)),
         }
     }
 }
@@ -163,10 +164,20 @@ impl ThrottlePolicy {
         }
     }
 
-    /// How long after its last counted attempt a counter may be dropped: by then every
-    /// counter has forgotten everything an attacker can have made it count.
+    /// How long after its last counted attempt a counter may be dropped: a day, and at
+    /// least a window of every limit and a few of the longest waits — by then a counter
+    /// has forgotten what a guesser, held back by the waits, can have made it count.
     pub fn retention(&self) -> Duration {
-        Duration::days(1).max(self.max_delay * 4)
+        [
+            self.sign_in_account,
+            self.sign_in_address,
+            self.sign_up_address,
+            self.redeem_account,
+            self.redeem_address,
+        ]
+        .iter()
+        .map(|limit| limit.forget_every * limit.free.min(i64::from(i32::MAX)) as i32)
+        .fold(Duration::days(1).max(self.max_delay * 4), Duration::max)
     }
 
     /// Counts an attempt against the caller's counters, all or none: the account's
