@@ -6,9 +6,10 @@
 
 use crate::{
     api::{
-        accounts::AccountApi, events::EventApi, partners::PartnerApi, principal::AuthenticateLayer,
-        product_keys::ProductKeyApi, seats::SeatApi, stream_quota::StreamQuota,
-        subscriptions::SubscriptionApi, trace::RpcTraceLayer, wire::WireLayer,
+        accounts::AccountApi, client_address::ClientAddressLayer, events::EventApi,
+        partners::PartnerApi, principal::AuthenticateLayer, product_keys::ProductKeyApi,
+        seats::SeatApi, stream_quota::StreamQuota, subscriptions::SubscriptionApi,
+        trace::RpcTraceLayer, wire::WireLayer,
     },
     app_stores::{
         apple::{AppleConfig, AppleVerifier},
@@ -17,8 +18,9 @@ use crate::{
     domain::{
         catalog::Catalog,
         clock::{Clock, SystemClock},
-        redemption::{CodeHasher, ThrottlePolicy},
+        redemption::CodeHasher,
         secret::{KeyFingerprint, KeyOrigin, token_hash},
+        throttle::{Limit, ThrottlePolicy},
     },
     error::{Error, Result},
     lifecycle::{
@@ -33,7 +35,7 @@ use crate::{
         seat_service_server::SeatServiceServer,
         subscription_service_server::SubscriptionServiceServer,
     },
-    service::{Policy, Services},
+    service::{Policy, Services, passwords::PasswordPool},
     settings::Settings,
     store::{self, CommitListener, EventSequencer, Store, cached::CachedStore},
     transport::{self, TransportSettings, tls::ReloadingTls},
@@ -50,6 +52,7 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// A built server, bound and ready to serve.
 pub struct Application {
     listener: TcpListener,
+    trusted_proxies: Vec<crate::api::client_address::Cidr>,
     services: Services,
     event_poll_interval: std::time::Duration,
     retention: Option<Retention>,
@@ -100,7 +103,6 @@ impl Application {
                 60 * u64::from(settings.housekeeping_interval_minutes),
             ),
             request_ids: chrono::Duration::hours(i64::from(settings.idempotency_retention_hours)),
-            redemption_window: services.policy.throttle.window,
         });
         let worker = (settings.lifecycle_interval_seconds > 0).then(|| WorkerPolicy {
             batch: 100,
@@ -110,6 +112,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            trusted_proxies: settings.trusted_proxies.clone(),
             services,
             event_poll_interval: std::time::Duration::from_millis(u64::from(
                 settings.event_poll_interval_ms,
@@ -261,6 +264,7 @@ impl Application {
             .layer(set_request_id)
             .layer(propagate_request_id)
             .layer(RpcTraceLayer::new(metrics))
+            .layer(ClientAddressLayer::new(&self.trusted_proxies))
             .layer(AuthenticateLayer::new(services))
             // Browsers (the account page) speak gRPC-Web; see `web`. Inside it the calls
             // are gRPC, whose framing `WireLayer` follows.
@@ -341,11 +345,7 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
     let policy = Policy {
         session_ttl: chrono::Duration::hours(i64::from(settings.session_ttl_hours)),
         partner_code_ttl: chrono::Duration::days(i64::from(settings.partner_code_ttl_days)),
-        throttle: ThrottlePolicy {
-            per_account: i64::from(settings.redeem_account_limit),
-            per_peer: i64::from(settings.redeem_peer_limit),
-            window: chrono::Duration::minutes(i64::from(settings.redeem_window_minutes)),
-        },
+        throttle: throttle_policy(settings),
         grace: chrono::Duration::days(i64::from(settings.grace_days)),
         warning_window: chrono::Duration::days(i64::from(settings.expiry_warning_days)),
         admin_token_hash: settings.load_admin_token()?.as_deref().map(token_hash),
@@ -356,6 +356,10 @@ pub async fn open_services(settings: &Settings, clock: Arc<dyn Clock>) -> Result
         policy: Arc::new(policy),
         code_hasher: CodeHasher::new(&secret),
         catalog: Arc::new(catalog),
+        passwords: PasswordPool::start(
+            settings.password_hash_workers as usize,
+            std::time::Duration::from_millis(u64::from(settings.password_hash_queue_ms)),
+        ),
         apple: apple_verifier(settings)?.map(Arc::new),
         play: play_verifier(settings)?.map(Arc::new),
         metrics: Arc::new(Metrics::new()),
@@ -420,6 +424,20 @@ fn listen_error(address: SocketAddr, error: std::io::Error) -> Error {
         _ => "check --listen or TESSERA_LISTEN",
     };
     Error::Internal(format!("cannot listen on {address}: {error}; {advice}"))
+}
+
+/// The throttles' limits from the settings.
+fn throttle_policy(settings: &Settings) -> ThrottlePolicy {
+    let window = chrono::Duration::minutes(i64::from(settings.throttle_window_minutes));
+    let limit = |free: u32| Limit::per_window(free, window);
+    ThrottlePolicy {
+        sign_in_account: limit(settings.sign_in_account_limit),
+        sign_in_address: limit(settings.sign_in_address_limit),
+        sign_up_address: limit(settings.sign_up_address_limit),
+        redeem_account: limit(settings.redeem_account_limit),
+        redeem_address: limit(settings.redeem_address_limit),
+        max_delay: chrono::Duration::minutes(i64::from(settings.throttle_max_delay_minutes)),
+    }
 }
 
 /// [`open_services`] with the system clock (the command line).

@@ -100,6 +100,12 @@ reasons! {
     SeatLimitReached = "SEAT_LIMIT_REACHED",
     /// Too many failed redemptions.
     RedemptionThrottled = "REDEMPTION_THROTTLED",
+    /// Too many failed sign-ins to the account or from the address.
+    SignInThrottled = "SIGN_IN_THROTTLED",
+    /// Too many sign-ups from the address.
+    SignUpThrottled = "SIGN_UP_THROTTLED",
+    /// Every password-hashing worker is busy and the queue did not move in time.
+    PasswordHashingBusy = "PASSWORD_HASHING_BUSY",
     /// The subscription takes no new devices in its status.
     SubscriptionNotActive = "SUBSCRIPTION_NOT_ACTIVE",
     /// The subscription cannot be cancelled in its status.

@@ -2,6 +2,7 @@
 //! the box. Documented in the README's configuration table.
 
 use crate::{
+    api::client_address::Cidr,
     error::{Error, Result},
     web::CorsOrigin,
 };
@@ -261,7 +262,35 @@ pub struct Settings {
         global = true
     )]
     pub partner_code_ttl_days: u32,
-    /// Failed redemptions allowed per account within the window.
+    /// Failed sign-ins to one account (by e-mail) let through before each further one
+    /// waits (a delay doubling from one second); forgotten at this many per window.
+    #[arg(
+        long,
+        env = "TESSERA_SIGN_IN_ACCOUNT_LIMIT",
+        default_value_t = 3,
+        global = true
+    )]
+    pub sign_in_account_limit: u32,
+    /// Failed sign-ins from one network address let through before each further one
+    /// waits; forgotten at this many per window.
+    #[arg(
+        long,
+        env = "TESSERA_SIGN_IN_ADDRESS_LIMIT",
+        default_value_t = 100,
+        global = true
+    )]
+    pub sign_in_address_limit: u32,
+    /// Sign-ups from one network address let through before each further one waits;
+    /// forgotten at this many per window.
+    #[arg(
+        long,
+        env = "TESSERA_SIGN_UP_ADDRESS_LIMIT",
+        default_value_t = 20,
+        global = true
+    )]
+    pub sign_up_address_limit: u32,
+    /// Failed redemptions by one account let through before each further one waits;
+    /// forgotten at this many per window.
     #[arg(
         long,
         env = "TESSERA_REDEEM_ACCOUNT_LIMIT",
@@ -269,22 +298,63 @@ pub struct Settings {
         global = true
     )]
     pub redeem_account_limit: u32,
-    /// Failed redemptions allowed per network address within the window.
+    /// Failed redemptions from one network address let through before further ones from
+    /// accounts that have failed themselves wait; forgotten at this many per window.
     #[arg(
         long,
-        env = "TESSERA_REDEEM_PEER_LIMIT",
-        default_value_t = 50,
+        env = "TESSERA_REDEEM_ADDRESS_LIMIT",
+        default_value_t = 100,
         global = true
     )]
-    pub redeem_peer_limit: u32,
-    /// The window for counting failed redemptions, in minutes.
+    pub redeem_address_limit: u32,
+    /// The window of the throttles' limits, in minutes: each limit is forgotten at its
+    /// number of attempts per window.
     #[arg(
         long,
-        env = "TESSERA_REDEEM_WINDOW_MINUTES",
-        default_value_t = 15,
+        env = "TESSERA_THROTTLE_WINDOW_MINUTES",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..),
         global = true
     )]
-    pub redeem_window_minutes: u32,
+    pub throttle_window_minutes: u32,
+    /// The longest a throttle makes anyone wait, in minutes: what a guesser can make the
+    /// real user wait, at most.
+    #[arg(
+        long,
+        env = "TESSERA_THROTTLE_MAX_DELAY_MINUTES",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub throttle_max_delay_minutes: u32,
+    /// Proxies and load balancers in front of the server, as addresses or CIDR blocks
+    /// (`10.0.0.0/8,2001:db8::/32`): a call from one of them is counted against the
+    /// client address its `forwarded` or `x-forwarded-for` header names. Without it the
+    /// throttles count the connection's peer address, and those headers are ignored.
+    #[arg(
+        long,
+        env = "TESSERA_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<Cidr>,
+    /// Threads that hash passwords (sign-up, sign-in); 0 for one per core.
+    #[arg(
+        long,
+        env = "TESSERA_PASSWORD_HASH_WORKERS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub password_hash_workers: u32,
+    /// Milliseconds a sign-in or sign-up may wait for a hashing thread before it is
+    /// refused (UNAVAILABLE, with a retry delay).
+    #[arg(
+        long,
+        env = "TESSERA_PASSWORD_HASH_QUEUE_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub password_hash_queue_ms: u32,
     /// How long request ids and their responses are kept, in hours (at least 72).
     #[arg(
         long,

@@ -1,6 +1,7 @@
 //! `tessera.v1.AccountService`.
 
 use super::{
+    client_address::client_address,
     convert, names,
     principal::{self, Account, Admin, caller},
 };
@@ -30,13 +31,14 @@ impl AccountService for AccountApi {
         &self,
         request: Request<pb::CreateAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
+        let address = client_address(&request);
         let req = request.into_inner();
         let email = Email::parse(&req.email)?;
         let password = Password::parse(&req.password)?;
         let display_name = parse_display_name("display_name", &req.display_name, false)?;
         let account = self
             .services
-            .create_account(email, password, display_name)
+            .create_account(email, password, display_name, address)
             .await?;
         Ok(Response::new(pb::Account::from(account)))
     }
@@ -45,8 +47,12 @@ impl AccountService for AccountApi {
         &self,
         request: Request<pb::SignInRequest>,
     ) -> Result<Response<pb::SignInResponse>, Status> {
+        let address = client_address(&request);
         let req = request.into_inner();
-        let signed_in = self.services.sign_in(&req.email, req.password).await?;
+        let signed_in = self
+            .services
+            .sign_in(&req.email, req.password, address)
+            .await?;
         Ok(Response::new(pb::SignInResponse {
             session_token: signed_in.token,
             expire_time: Some(convert::timestamp(signed_in.expires_at)),

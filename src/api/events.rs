@@ -1,12 +1,14 @@
 //! `tessera.v1.EventService`: the lifecycle event stream. Each watcher replays from its
 //! cursor, then waits for commits: commits in this process and, on PostgreSQL, notices
 //! of other replicas' commits wake it at once; it also polls now and then, in case a
-//! notice was lost.
+//! notice was lost. A stream lives no longer than its credential: it checks it before
+//! every read and several times a second, and ends with the authentication error once
+//! the key is revoked or its partner disabled.
 
 use super::{
     convert::{self, subscription_for},
     names,
-    principal::{Admin, Partner, caller},
+    principal::{self, Admin, Credential, Partner, caller},
     stream_quota::StreamQuota,
 };
 use crate::{
@@ -20,7 +22,7 @@ use crate::{
     service::Services,
 };
 use std::{future::Future, pin::Pin};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
@@ -178,26 +180,152 @@ fn view(principal: Principal, event: Event) -> pb::Event {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEventsResponse, Status>> + Send>>;
 
+/// How often an open stream checks that its credential still works: well within the
+/// second in which every replica's read model follows a revocation.
+const CREDENTIAL_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A stream that ends as soon as the server stops, without delivering what is still
 /// buffered: a watcher that has stopped reading must not hold up a graceful shutdown,
-/// and it resumes from its last sequence anyway.
-struct UntilStopped<S> {
+/// and it resumes from its last sequence anyway. When its credential stops working it
+/// ends with that error at once, also without delivering what is buffered.
+struct Guarded<S> {
     inner: S,
     stopped: Pin<Box<dyn Future<Output = ()> + Send>>,
+    cut: Option<oneshot::Receiver<Status>>,
+    ended: bool,
 }
 
-impl<S: Stream + Unpin> Stream for UntilStopped<S> {
+impl<S> Stream for Guarded<S>
+where
+    S: Stream<Item = Result<pb::WatchEventsResponse, Status>> + Unpin,
+{
     type Item = S::Item;
 
     fn poll_next(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        if self.stopped.as_mut().poll(cx).is_ready() {
-            return std::task::Poll::Ready(None);
+        use std::task::Poll;
+        if self.ended || self.stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        if let Some(cut) = self.cut.as_mut() {
+            match Pin::new(cut).poll(cx) {
+                Poll::Ready(Ok(status)) => {
+                    self.ended = true;
+                    return Poll::Ready(Some(Err(status)));
+                }
+                // The watcher ended some other way: nothing to cut.
+                Poll::Ready(Err(_)) => self.cut = None,
+                Poll::Pending => {}
+            }
         }
         Pin::new(&mut self.inner).poll_next(cx)
     }
+}
+
+/// One open stream: reads what its principal may see and sends it, until the client
+/// goes, the server stops or the credential stops working.
+struct Watcher {
+    services: Services,
+    principal: Principal,
+    credential: Credential,
+    filter: EventFilter,
+    poll_interval: std::time::Duration,
+    sender: mpsc::Sender<Result<pb::WatchEventsResponse, Status>>,
+}
+
+/// Why a watcher stopped.
+enum End {
+    /// The client went, the server stops, or an error was sent in order.
+    Quietly,
+    /// The credential stopped working: the stream ends with this at once.
+    Cut(Status),
+}
+
+impl Watcher {
+    /// Runs until the stream ends, checking the credential at every tick of `check`.
+    async fn run(
+        mut self,
+        mut check: tokio::time::Interval,
+        mut stopping: watch::Receiver<bool>,
+    ) -> End {
+        let notifier = self.services.commits();
+        let _watching = self.services.metrics.event_watcher(self.principal.kind());
+        loop {
+            // Listen before reading, so a commit between the read and the wait wakes us.
+            let committed = notifier.notified();
+            tokio::pin!(committed);
+            committed.as_mut().enable();
+            if let Err(status) = self.credential_holds().await {
+                return End::Cut(status);
+            }
+            let (events, scanned_to) = match self
+                .services
+                .events_after(self.principal, &self.filter, BATCH)
+                .await
+            {
+                Ok(batch) => batch,
+                Err(error) => {
+                    let _ = self.sender.send(Err(error.into())).await;
+                    return End::Quietly;
+                }
+            };
+            for event in events {
+                let changed_at = event.created_at;
+                let message = pb::WatchEventsResponse {
+                    event: Some(view(self.principal, event)),
+                };
+                let sender = self.sender.clone();
+                let send = sender.send(Ok(message));
+                tokio::pin!(send);
+                loop {
+                    tokio::select! {
+                        sent = &mut send => if sent.is_err() { return End::Quietly } else {
+                            self.services
+                                .metrics
+                                .event_delivered(self.services.now() - changed_at);
+                            break
+                        },
+                        _ = check.tick() => if let Err(status) = self.credential_holds().await {
+                            return End::Cut(status);
+                        },
+                        _ = stopped(&mut stopping) => return End::Quietly,
+                    }
+                }
+            }
+            let read_something = scanned_to > self.filter.after_seq;
+            self.filter.after_seq = scanned_to;
+            if read_something {
+                continue;
+            }
+            let poll = tokio::time::sleep(self.poll_interval);
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    _ = &mut committed => break,
+                    _ = &mut poll => break,
+                    _ = check.tick() => if let Err(status) = self.credential_holds().await {
+                        return End::Cut(status);
+                    },
+                    _ = self.sender.closed() => return End::Quietly,
+                    _ = stopped(&mut stopping) => return End::Quietly,
+                }
+            }
+        }
+    }
+
+    /// Errors: as [`principal::recheck`], as a status.
+    async fn credential_holds(&self) -> Result<(), Status> {
+        principal::recheck(&self.services, &self.credential, self.principal)
+            .await
+            .map_err(Status::from)
+    }
+}
+
+/// Resolves once the server stops.
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 #[tonic::async_trait]
@@ -209,61 +337,33 @@ impl EventService for EventApi {
         request: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let principal = caller::<(Admin, Partner), _>(&request)?;
-        let mut filter = filter(request.get_ref())?;
+        let credential = Credential::of(&request);
+        let filter = filter(request.get_ref())?;
         let permit = self.quota.acquire(principal)?;
-        let services = self.services.clone();
-        let poll_interval = self.poll_interval;
-        let notifier = services.commits();
-        let mut stopping = self.stopping.clone();
         let (sender, receiver) = mpsc::channel(QUEUED);
+        let (cut, cut_off) = oneshot::channel();
+        let mut check = tokio::time::interval(CREDENTIAL_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let watcher = Watcher {
+            services: self.services.clone(),
+            principal,
+            credential,
+            filter,
+            poll_interval: self.poll_interval,
+            sender,
+        };
+        let stopping = self.stopping.clone();
         tokio::spawn(async move {
-            let _watching = services.metrics.event_watcher(principal.kind());
-            loop {
-                // Listen before reading, so a commit between the read and the wait wakes us.
-                let committed = notifier.notified();
-                tokio::pin!(committed);
-                committed.as_mut().enable();
-                let (events, scanned_to) =
-                    match services.events_after(principal, &filter, BATCH).await {
-                        Ok(batch) => batch,
-                        Err(error) => {
-                            let _ = sender.send(Err(error.into())).await;
-                            return;
-                        }
-                    };
-                for event in events {
-                    let changed_at = event.created_at;
-                    let message = pb::WatchEventsResponse {
-                        event: Some(view(principal, event)),
-                    };
-                    tokio::select! {
-                        sent = sender.send(Ok(message)) => if sent.is_err() { return },
-                        _ = stopping.wait_for(|stop| *stop) => return,
-                    }
-                    services
-                        .metrics
-                        .event_delivered(services.now() - changed_at);
-                }
-                let read_something = scanned_to > filter.after_seq;
-                filter.after_seq = scanned_to;
-                if read_something {
-                    continue;
-                }
-                tokio::select! {
-                    _ = &mut committed => {}
-                    _ = tokio::time::sleep(poll_interval) => {}
-                    _ = sender.closed() => return,
-                    _ = stopping.wait_for(|stop| *stop) => return,
-                }
+            if let End::Cut(status) = watcher.run(check, stopping).await {
+                let _ = cut.send(status);
             }
         });
         let mut stopping = self.stopping.clone();
-        let stopped = async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        };
-        Ok(Response::new(Box::pin(permit.hold(UntilStopped {
+        Ok(Response::new(Box::pin(permit.hold(Guarded {
             inner: ReceiverStream::new(receiver),
-            stopped: Box::pin(stopped),
+            stopped: Box::pin(async move { stopped(&mut stopping).await }),
+            cut: Some(cut_off),
+            ended: false,
         }))))
     }
 }

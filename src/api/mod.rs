@@ -5,6 +5,7 @@
 //! before any handler runs gets its `ErrorInfo` in [`wire`].
 
 pub mod accounts;
+pub mod client_address;
 pub mod convert;
 pub mod events;
 pub mod names;

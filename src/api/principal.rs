@@ -145,6 +145,59 @@ pub fn partner<T>(request: &Request<T>) -> Result<Uuid> {
     }
 }
 
+/// Whether `credential`, with which a call was authenticated as `principal`, still stands for
+/// it: for streams, which outlive the moment they were authenticated.
+/// Errors: `Unauthenticated` (CREDENTIALS_INVALID) once it is revoked, expired or signed
+/// out, or its partner disabled; `PermissionDenied` (PRINCIPAL_NOT_ALLOWED) when it now
+/// stands for less (a device whose seat was removed); `Unavailable` when the store
+/// cannot be asked.
+pub async fn recheck(
+    services: &Services,
+    credential: &Credential,
+    principal: Principal,
+) -> Result<()> {
+    let now = match credential {
+        Credential::Token(token) => services.authenticate(token).await?,
+        Credential::Certificate(certificate) => {
+            services.authenticate_certificate(certificate.der()).await?
+        }
+        Credential::Missing => None,
+    };
+    match now {
+        Some(now) if now == principal => Ok(()),
+        Some(_) => Err(Error::PermissionDenied {
+            reason: Reason::PrincipalNotAllowed,
+            message: "this credential no longer reaches what the call was opened for".to_owned(),
+        }),
+        None => Err(INVALID),
+    }
+}
+
+/// What a call authenticated with, as [`AuthenticateLayer`] chose it: the bearer token
+/// when one was sent, else the client certificate. Streams keep it to [`recheck`] it.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// `authorization: Bearer <token>`.
+    Token(String),
+    /// A verified client certificate (mutual TLS), with no bearer token.
+    Certificate(ClientCertificate),
+    /// Neither.
+    Missing,
+}
+
+impl Credential {
+    /// The credential of `request`.
+    pub fn of<T>(request: &Request<T>) -> Self {
+        if let Some(token) = bearer_token(request.metadata().as_ref()) {
+            return Self::Token(token.to_owned());
+        }
+        match request.extensions().get::<ClientCertificate>() {
+            Some(certificate) => Self::Certificate(certificate.clone()),
+            None => Self::Missing,
+        }
+    }
+}
+
 /// The token of `authorization: Bearer <token>`, if present.
 pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;

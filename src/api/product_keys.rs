@@ -1,6 +1,7 @@
 //! `tessera.v1.ProductKeyService`: issuing and redeeming retail product keys.
 
 use super::{
+    client_address::client_address,
     convert, names,
     principal::{self, Admin, caller},
 };
@@ -54,7 +55,7 @@ impl ProductKeyService for ProductKeyApi {
         request: Request<pb::RedeemProductKeyRequest>,
     ) -> Result<Response<pb::Subscription>, Status> {
         let account_id = principal::account(&request)?;
-        let peer = request.remote_addr().map(|addr| addr.ip());
+        let peer = client_address(&request);
         let req = request.into_inner();
         let key = CodeKind::ProductKey.parse(&req.product_key)?;
         let target = match req.subscription.as_str() {

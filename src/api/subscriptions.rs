@@ -2,6 +2,7 @@
 //! redemption of partner codes, store restores and the double-coverage check.
 
 use super::{
+    client_address::client_address,
     convert::{self, subscription_for, time_field},
     names,
     principal::{self, Account, Admin, Partner, anyone, caller},
@@ -327,7 +328,7 @@ impl SubscriptionService for SubscriptionApi {
     ) -> Result<Response<pb::Subscription>, Status> {
         let account_id = principal::account(&request)?;
         let code = CodeKind::PartnerCode.parse(&request.get_ref().partner_code)?;
-        let peer = request.remote_addr().map(|addr| addr.ip());
+        let peer = client_address(&request);
         let subscription = self
             .services
             .redeem_partner_code(account_id, &code, peer)

@@ -22,3 +22,4 @@ pub mod secret;
 mod stored_enum;
 pub mod subscription;
 pub mod text;
+pub mod throttle;

@@ -1,6 +1,6 @@
 //! Redeeming partner codes and product keys: the codes and keys as stored, the rules of
-//! redeeming them, the keyed hash under which they are kept, and the throttle on
-//! failed attempts.
+//! redeeming them, the keyed hash under which they are kept, and what counts as a guess
+//! for the throttle (`super::throttle`).
 
 use super::{
     event::{EventType, NewEvent},
@@ -209,60 +209,6 @@ pub fn is_guess(error: &Error) -> bool {
     )
 }
 
-/// Limits on failed redemptions.
-#[derive(Debug, Clone, Copy)]
-pub struct ThrottlePolicy {
-    /// Failures allowed per account within a window.
-    pub per_account: i64,
-    /// Failures allowed per network address within a window.
-    pub per_peer: i64,
-    /// The window.
-    pub window: Duration,
-}
-
-/// Failed redemptions of one subject (`account:{id}` or `peer:{ip}`) in its window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedemptionCounter {
-    /// Whose failures.
-    pub subject: String,
-    /// When the window began.
-    pub window_start: DateTime<Utc>,
-    /// Attempts counted in it.
-    pub failures: i64,
-}
-
-impl RedemptionCounter {
-    /// Counts an attempt against `limit`: the window restarts once it has passed.
-    /// Errors: `Throttled` (REDEMPTION_THROTTLED) with the time left in the window when
-    /// the attempt would exceed the limit.
-    pub fn count_attempt(
-        &mut self,
-        limit: i64,
-        window: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        if self.window_start <= now - window {
-            self.window_start = now;
-            self.failures = 0;
-        }
-        self.failures += 1;
-        if self.failures > limit {
-            let wait = (self.window_start + window - now)
-                .to_std()
-                .unwrap_or_default();
-            return Err(Error::Throttled {
-                reason: Reason::RedemptionThrottled,
-                message: format!(
-                    "too many failed redemptions: try again in {} seconds",
-                    wait.as_secs().max(1)
-                ),
-                retry_after: wait,
-            });
-        }
-        Ok(())
-    }
-}
-
 /// A freshly generated partner code (shown once) and what is stored of it.
 #[derive(Debug, Clone)]
 pub struct NewPartnerCode {
@@ -304,27 +250,6 @@ pub struct PlanChange {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_window_restarts_and_the_limit_holds() {
-        let start = Utc::now();
-        let window = Duration::minutes(15);
-        let mut counter = RedemptionCounter {
-            subject: "account:x".into(),
-            window_start: start,
-            failures: 0,
-        };
-        for _ in 0..3 {
-            counter.count_attempt(3, window, start).unwrap();
-        }
-        let refused = counter.count_attempt(3, window, start).unwrap_err();
-        assert_eq!(refused.reason(), Reason::RedemptionThrottled);
-        counter.failures = 3;
-        counter
-            .count_attempt(3, window, start + window)
-            .expect("a new window");
-        assert_eq!(counter.failures, 1);
-    }
 
     #[test]
     fn a_code_works_once_for_one_account() {

@@ -1,5 +1,5 @@
-//! Forgets what no longer needs keeping: request ids past their retention, and
-//! failed-redemption counters whose window has passed.
+//! Forgets what no longer needs keeping: request ids past their retention, and the
+//! throttles' counters once quiet for long enough.
 
 use crate::service::Services;
 use std::time::Duration;
@@ -11,16 +11,12 @@ pub struct Retention {
     pub interval: Duration,
     /// Request ids and their responses.
     pub request_ids: chrono::Duration,
-    /// Failed-redemption counters (their window).
-    pub redemption_window: chrono::Duration,
 }
 
 /// One housekeeping pass. Safe on any number of replicas at once: each step is a single
 /// idempotent `DELETE`.
 pub async fn run_once(services: &Services, retention: Retention) -> crate::Result<u64> {
-    services
-        .purge(retention.request_ids, retention.redemption_window)
-        .await
+    services.purge(retention.request_ids).await
 }
 
 /// Runs housekeeping every `retention.interval`, the first pass at once, until the task

@@ -60,14 +60,16 @@ impl Services {
         Ok(done)
     }
 
-    /// Forgets request ids older than `request_ids` and failure counters whose window
-    /// (`redemption_window`) has passed. Returns how many records went.
-    pub async fn purge(&self, request_ids: Duration, redemption_window: Duration) -> Result<u64> {
+    /// Forgets request ids older than `request_ids` and the throttles' counters that
+    /// have been quiet long enough to have forgotten every attempt
+    /// ([`ThrottlePolicy::retention`](crate::domain::throttle::ThrottlePolicy::retention)).
+    /// Returns how many records went.
+    pub async fn purge(&self, request_ids: Duration) -> Result<u64> {
         let now = self.now();
         let ids = self.store.purge_idempotency_keys(now - request_ids).await?;
         let counters = self
             .store
-            .purge_redemption_failures(now - redemption_window)
+            .purge_attempt_counters(now - self.policy.throttle.retention())
             .await?;
         Ok(ids + counters)
     }

@@ -13,12 +13,14 @@ pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod partners;
+pub mod passwords;
 pub mod principals;
 pub mod purchases;
 pub mod redemption;
 pub mod seats;
 pub mod subscriptions;
 pub mod support;
+mod throttle;
 
 use crate::{
     app_stores::{apple::AppleVerifier, google::PlayVerifier},
@@ -28,13 +30,15 @@ use crate::{
         event::NewEvent,
         idempotency::IdempotencyKey,
         principal::Principal,
-        redemption::{CodeHasher, ThrottlePolicy},
+        redemption::CodeHasher,
+        throttle::ThrottlePolicy,
     },
     error::Result,
     observe::metrics::Metrics,
     store::{Store, UnitOfWork, WriteContext},
 };
 use chrono::{DateTime, Duration, Utc};
+use passwords::PasswordPool;
 use std::sync::Arc;
 
 /// The service's policies, from the settings.
@@ -44,7 +48,7 @@ pub struct Policy {
     pub session_ttl: Duration,
     /// How long a partner code works.
     pub partner_code_ttl: Duration,
-    /// Limits on failed redemptions.
+    /// The throttles on guessing: sign-in, sign-up, redemption.
     pub throttle: ThrottlePolicy,
     /// How long a lapsed subscription keeps protecting devices.
     pub grace: Duration,
@@ -68,6 +72,8 @@ pub struct Services {
     pub code_hasher: CodeHasher,
     /// The plans sold and the store products that grant them.
     pub catalog: Arc<Catalog>,
+    /// The threads that hash passwords.
+    pub passwords: Arc<PasswordPool>,
     /// App Store proof verification, when configured.
     pub apple: Option<Arc<AppleVerifier>>,
     /// Google Play purchase verification, when configured.

@@ -9,6 +9,7 @@ use crate::{
         principal::{Principal, Scope},
         redemption::{ProductKey, ProductKeyKind, Redemption, is_guess},
         subscription::{Channel, NewSubscription, Renewal, Subscription},
+        throttle::{Attempt, Subject},
     },
     error::{Error, Resource, Result},
     observe::metrics::RedemptionOutcome,
@@ -33,62 +34,23 @@ pub struct IssuedBatch<'a> {
     pub batch_label: &'a str,
 }
 
+/// The redemption throttle's counter of an account.
+fn redeemer(account_id: Uuid) -> Subject {
+    Subject::account(Attempt::Redemption, account_id)
+}
+
 impl Services {
-    /// The throttling subjects of a caller, with each one's failure limit.
-    fn subjects(&self, account_id: Uuid, peer: Option<IpAddr>) -> Vec<(String, i64)> {
-        let throttle = &self.policy.throttle;
-        let mut subjects = vec![(format!("account:{account_id}"), throttle.per_account)];
-        if let Some(peer) = peer {
-            subjects.push((format!("peer:{peer}"), throttle.per_peer));
-        }
-        subjects
-    }
-
-    /// Counts an attempt against every subject, atomically: when any is over its limit
-    /// nothing is counted. Errors: `Throttled` (REDEMPTION_THROTTLED).
-    async fn reserve_attempt(&self, subjects: &[(String, i64)]) -> Result<()> {
-        let mut unit = self.begin(None, None).await?;
-        for (subject, limit) in subjects {
-            let mut counter = unit.tx.lock_redemption_counter(subject, unit.now).await?;
-            counter.count_attempt(*limit, self.policy.throttle.window, unit.now)?;
-            unit.tx.save_redemption_counter(&counter).await?;
-        }
-        unit.commit().await
-    }
-
-    /// Runs a redemption behind the throttle: the attempt is counted before the look-up
-    /// and given back afterwards unless it was a guess.
-    async fn throttled<T>(
-        &self,
-        kind: CodeKind,
-        account_id: Uuid,
-        peer: Option<IpAddr>,
-        redeem: impl AsyncFnOnce() -> Result<T>,
-    ) -> Result<T> {
-        let subjects = self.subjects(account_id, peer);
-        if let Err(error) = self.reserve_attempt(&subjects).await {
-            if matches!(error, Error::Throttled { .. }) {
-                self.metrics.redemption(kind, RedemptionOutcome::Throttled);
-            }
-            return Err(error);
-        }
-        let outcome = redeem().await;
-        let guessed = matches!(&outcome, Err(error) if is_guess(error));
+    /// Counts a redemption's outcome in the metrics.
+    fn count_redemption<T>(&self, kind: CodeKind, outcome: &Result<T>) {
         self.metrics.redemption(
             kind,
-            match &outcome {
+            match outcome {
                 Ok(_) => RedemptionOutcome::Redeemed,
-                Err(_) if guessed => RedemptionOutcome::Guess,
+                Err(Error::Throttled { .. }) => RedemptionOutcome::Throttled,
+                Err(error) if is_guess(error) => RedemptionOutcome::Guess,
                 Err(_) => RedemptionOutcome::Refused,
             },
         );
-        if !guessed {
-            let names: Vec<String> = subjects.into_iter().map(|(subject, _)| subject).collect();
-            if let Err(error) = self.store.release_redemption_attempt(&names).await {
-                tracing::warn!(%error, "could not give back a redemption attempt");
-            }
-        }
-        outcome
     }
 
     /// Attaches the subscription of a partner code (typed by the customer, checked by
@@ -105,36 +67,44 @@ impl Services {
     ) -> Result<Subscription> {
         let hash = self.code_hasher.hash(code);
         let principal = Principal::Account(account_id);
-        self.throttled(CodeKind::PartnerCode, account_id, peer, async || {
-            let mut unit = self.begin(Some(principal), None).await?;
-            let mut code = unit
-                .tx
-                .lock_partner_code(&hash)
-                .await?
-                .ok_or(Error::NotFound(Resource::PartnerCode))?;
-            if let Redemption::Again(id) = code.redeem(account_id, unit.now)? {
-                drop(unit);
-                return self.store.subscription(principal.scope(), id).await;
-            }
-            // The code is the customer's right to the subscription it names.
-            let mut subscription = unit
-                .tx
-                .lock_subscription(Scope::All, code.subscription_id)
-                .await?;
-            subscription.claim(account_id, unit.now, &mut unit.events)?;
-            unit.tx.save_subscription(&subscription).await?;
-            unit.tx.save_partner_code(&code).await?;
-            if let (Some(partner), Some(reference)) =
-                (subscription.partner_id, &subscription.partner_reference)
-            {
-                unit.tx
-                    .link_identity(account_id, partner, reference, unit.now)
-                    .await?;
-            }
-            unit.commit().await?;
-            Ok(subscription)
-        })
-        .await
+        let outcome = self
+            .throttled(
+                Attempt::Redemption,
+                Some(redeemer(account_id)),
+                peer,
+                async || {
+                    let mut unit = self.begin(Some(principal), None).await?;
+                    let mut code = unit
+                        .tx
+                        .lock_partner_code(&hash)
+                        .await?
+                        .ok_or(Error::NotFound(Resource::PartnerCode))?;
+                    if let Redemption::Again(id) = code.redeem(account_id, unit.now)? {
+                        drop(unit);
+                        return self.store.subscription(principal.scope(), id).await;
+                    }
+                    // The code is the customer's right to the subscription it names.
+                    let mut subscription = unit
+                        .tx
+                        .lock_subscription(Scope::All, code.subscription_id)
+                        .await?;
+                    subscription.claim(account_id, unit.now, &mut unit.events)?;
+                    unit.tx.save_subscription(&subscription).await?;
+                    unit.tx.save_partner_code(&code).await?;
+                    if let (Some(partner), Some(reference)) =
+                        (subscription.partner_id, &subscription.partner_reference)
+                    {
+                        unit.tx
+                            .link_identity(account_id, partner, reference, unit.now)
+                            .await?;
+                    }
+                    unit.commit().await?;
+                    Ok(subscription)
+                },
+            )
+            .await;
+        self.count_redemption(CodeKind::PartnerCode, &outcome);
+        outcome
     }
 
     /// Redeems a product key (canonical form, from [`CodeKind::parse`]): a NEW key creates
@@ -153,55 +123,69 @@ impl Services {
     ) -> Result<Subscription> {
         let hash = self.code_hasher.hash(canonical_key);
         let principal = Principal::Account(account_id);
-        self.throttled(CodeKind::ProductKey, account_id, peer, async || {
-            let mut unit = self.begin(Some(principal), None).await?;
-            let mut key = unit
-                .tx
-                .lock_product_key(&hash)
-                .await?
-                .ok_or(Error::NotFound(Resource::ProductKey))?;
-            if let Redemption::Again(id) = key.redemption(account_id)? {
-                drop(unit);
-                return self.store.subscription(principal.scope(), id).await;
-            }
-            let plan = self.catalog.plan_of(&key.plan_code)?.clone();
-            let subscription = match key.kind {
-                ProductKeyKind::New => {
-                    let new = NewSubscription {
-                        plan: plan.clone(),
-                        channel: Channel::Retail,
-                        account_id: Some(account_id),
-                        auto_renew: false,
-                        term_start: unit.now,
-                        term_end: None,
-                        partner_id: None,
-                        partner_reference: None,
-                        product_key: Some(canonical_key.to_owned()),
+        let outcome = self
+            .throttled(
+                Attempt::Redemption,
+                Some(redeemer(account_id)),
+                peer,
+                async || {
+                    let mut unit = self.begin(Some(principal), None).await?;
+                    let mut key = unit
+                        .tx
+                        .lock_product_key(&hash)
+                        .await?
+                        .ok_or(Error::NotFound(Resource::ProductKey))?;
+                    if let Redemption::Again(id) = key.redemption(account_id)? {
+                        drop(unit);
+                        return self.store.subscription(principal.scope(), id).await;
+                    }
+                    let plan = self.catalog.plan_of(&key.plan_code)?.clone();
+                    let subscription = match key.kind {
+                        ProductKeyKind::New => {
+                            let new = NewSubscription {
+                                plan: plan.clone(),
+                                channel: Channel::Retail,
+                                account_id: Some(account_id),
+                                auto_renew: false,
+                                term_start: unit.now,
+                                term_end: None,
+                                partner_id: None,
+                                partner_reference: None,
+                                product_key: Some(canonical_key.to_owned()),
+                            };
+                            let subscription =
+                                Subscription::create(new, unit.now, &mut unit.events);
+                            unit.tx.insert_subscription(&subscription).await?;
+                            subscription
+                        }
+                        ProductKeyKind::Renewal => {
+                            let target = target.ok_or_else(|| {
+                                Error::invalid(
+                                    "subscription",
+                                    "a renewal key extends one of your subscriptions: name it",
+                                )
+                            })?;
+                            let mut subscription =
+                                unit.tx.lock_subscription(principal.scope(), target).await?;
+                            subscription.renew(
+                                plan.term,
+                                Renewal::OneTerm,
+                                unit.now,
+                                &mut unit.events,
+                            )?;
+                            unit.tx.save_subscription(&subscription).await?;
+                            subscription
+                        }
                     };
-                    let subscription = Subscription::create(new, unit.now, &mut unit.events);
-                    unit.tx.insert_subscription(&subscription).await?;
-                    subscription
-                }
-                ProductKeyKind::Renewal => {
-                    let target = target.ok_or_else(|| {
-                        Error::invalid(
-                            "subscription",
-                            "a renewal key extends one of your subscriptions: name it",
-                        )
-                    })?;
-                    let mut subscription =
-                        unit.tx.lock_subscription(principal.scope(), target).await?;
-                    subscription.renew(plan.term, Renewal::OneTerm, unit.now, &mut unit.events)?;
-                    unit.tx.save_subscription(&subscription).await?;
-                    subscription
-                }
-            };
-            key.redeem(account_id, &subscription, unit.now, &mut unit.events);
-            unit.tx.save_product_key(&key).await?;
-            unit.commit().await?;
-            Ok(subscription)
-        })
-        .await
+                    key.redeem(account_id, &subscription, unit.now, &mut unit.events);
+                    unit.tx.save_product_key(&key).await?;
+                    unit.commit().await?;
+                    Ok(subscription)
+                },
+            )
+            .await;
+        self.count_redemption(CodeKind::ProductKey, &outcome);
+        outcome
     }
 
     /// Issues `count` product keys of a plan; returns them in grouped form, once.

@@ -26,10 +26,11 @@ use crate::{
         partner::{Partner, PartnerKey},
         principal::{Principal, Scope},
         purchase::{StoreKind, StorePurchase},
-        redemption::{PartnerCode, ProductKey, RedemptionCounter},
+        redemption::{PartnerCode, ProductKey},
         seat::Seat,
         secret::KeyFingerprint,
         subscription::{DueQuery, Subscription, SubscriptionQuery},
+        throttle::AttemptCounter,
     },
     error::{Error, Result},
 };
@@ -183,7 +184,7 @@ pub trait Store:
     + SubscriptionStore
     + SeatStore
     + PartnerStore
-    + CodeStore
+    + ThrottleStore
     + OutboxStore
     + IdempotencyStore
     + Send
@@ -282,7 +283,15 @@ impl PoolUse {
 /// and numbered once it has committed (see [`OutboxTx::emit`]).
 #[async_trait]
 pub trait UnitOfWork:
-    AccountTx + SubscriptionTx + SeatTx + CodeTx + PurchaseTx + OutboxTx + IdempotencyTx + Send
+    AccountTx
+    + SubscriptionTx
+    + SeatTx
+    + CodeTx
+    + ThrottleTx
+    + PurchaseTx
+    + OutboxTx
+    + IdempotencyTx
+    + Send
 {
     /// Writes the pending events and commits. When it returns, its events are numbered
     /// and this process's watchers woken, unless an event sequencer runs in this process
@@ -497,18 +506,21 @@ pub trait PartnerStore {
     async fn partner_key_by_hash(&self, key_hash: &str) -> Result<Option<(Partner, PartnerKey)>>;
 }
 
-/// Partner codes, product keys and failed-redemption counters, outside a unit of work.
+/// The counters of the throttles on guessing ([`crate::domain::throttle`]), outside a
+/// unit of work.
 #[async_trait]
-pub trait CodeStore {
-    /// Takes one back from each subject's failure counter (never below zero).
-    async fn release_redemption_attempt(&self, subjects: &[String]) -> Result<()>;
+pub trait ThrottleStore {
+    /// Takes one attempt back from each counter of `give_back` (never below zero) and
+    /// drops the counters of `forget`: each counter on its own, never holding one while
+    /// waiting for another. Unknown subjects are skipped.
+    async fn release_attempts(&self, give_back: &[String], forget: &[String]) -> Result<()>;
 
-    /// Drops failure counters whose window started before `cutoff`; returns how many.
-    async fn purge_redemption_failures(&self, cutoff: DateTime<Utc>) -> Result<u64>;
+    /// Drops the counters whose last attempt was before `cutoff`; returns how many.
+    async fn purge_attempt_counters(&self, cutoff: DateTime<Utc>) -> Result<u64>;
 }
 
-/// Partner codes, product keys and failed-redemption counters, within a unit of work.
-/// Codes and keys are stored only as keyed hashes.
+/// Partner codes and product keys, within a unit of work. Codes and keys are stored
+/// only as keyed hashes.
 #[async_trait]
 pub trait CodeTx {
     /// Inserts a new partner code.
@@ -531,18 +543,22 @@ pub trait CodeTx {
 
     /// Writes back a product key's redemption.
     async fn save_product_key(&mut self, key: &ProductKey) -> Result<()>;
+}
 
-    /// The failure counter of `subject`, locked until commit; a new one (no failures,
-    /// window starting at `now`) when there is none yet. Concurrent callers for one
-    /// subject take turns.
-    async fn lock_redemption_counter(
+/// The counters of the throttles on guessing, within a unit of work.
+#[async_trait]
+pub trait ThrottleTx {
+    /// The counter of `subject`, locked until commit; a new one (no attempts, last
+    /// attempt at `now`) when there is none yet. Concurrent callers for one subject take
+    /// turns; a unit locking several locks them in subject order.
+    async fn lock_attempt_counter(
         &mut self,
         subject: &str,
         now: DateTime<Utc>,
-    ) -> Result<RedemptionCounter>;
+    ) -> Result<AttemptCounter>;
 
-    /// Writes back a failure counter.
-    async fn save_redemption_counter(&mut self, counter: &RedemptionCounter) -> Result<()>;
+    /// Writes back a counter.
+    async fn save_attempt_counter(&mut self, counter: &AttemptCounter) -> Result<()>;
 }
 
 /// App Store and Google Play purchases, within a unit of work.

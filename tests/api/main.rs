@@ -26,6 +26,7 @@ mod seats;
 mod stored_records;
 mod subscriptions;
 mod support;
+mod throttles;
 mod timestamps;
 mod transport;
 mod web;

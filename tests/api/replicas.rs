@@ -4,9 +4,10 @@
 use crate::support::{Db, TestApp, WAIT, activation, admin, email, spawn_app_with, tick};
 use chrono::Duration;
 use futures::future::join_all;
-use tessera::settings::Settings;
+use tessera::{domain::codes::CodeKind, settings::Settings};
 use tessera_client::{
-    CarrierClient, pb, pb::event_service_client::EventServiceClient, tonic::Code, with_token,
+    CarrierClient, error_reason, pb, pb::event_service_client::EventServiceClient, tonic::Code,
+    with_token,
 };
 use tokio::time::timeout;
 
@@ -199,6 +200,64 @@ async fn a_commit_on_one_replica_wakes_the_watchers_of_another_at_once() {
         .unwrap();
     assert_eq!(event.subscription, bought.name);
     assert_eq!(event.r#type, pb::EventType::SubscriptionCreated as i32);
+    replicas.1.stop().await;
+    replicas.0.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_through_two_replicas_count_against_one_throttle() {
+    let Some(replicas) = two_replicas_with(|settings| {
+        settings.sign_in_account_limit = 3;
+        settings.redeem_account_limit = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let owner = email();
+    let (_, token) = replicas.0.sign_up(&owner).await;
+    for i in 0..3 {
+        let wrong = pick(&replicas, i)
+            .accounts()
+            .sign_in(pb::SignInRequest {
+                email: owner.clone(),
+                password: "not the password".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.code(), Code::Unauthenticated, "{wrong:?}");
+    }
+    for replica in [&replicas.0, &replicas.1] {
+        let throttled = replica
+            .accounts()
+            .sign_in(pb::SignInRequest {
+                email: owner.clone(),
+                password: "not the password".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_reason(&throttled).as_deref(),
+            Some("SIGN_IN_THROTTLED")
+        );
+    }
+    for i in 0..3 {
+        let unknown = pick(&replicas, i)
+            .redeem_code(&token, &CodeKind::PartnerCode.generate())
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    }
+    for replica in [&replicas.0, &replicas.1] {
+        let throttled = replica
+            .redeem_code(&token, &CodeKind::PartnerCode.generate())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error_reason(&throttled).as_deref(),
+            Some("REDEMPTION_THROTTLED")
+        );
+    }
     replicas.1.stop().await;
     replicas.0.stop().await;
 }

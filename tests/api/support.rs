@@ -70,6 +70,15 @@ pub async fn spawn_app_configured(db: Db, adjust: impl FnOnce(&mut Settings)) ->
     settings.lifecycle_interval_seconds = 0;
     settings.housekeeping_interval_minutes = 0;
     settings.shutdown_grace_seconds = 2;
+    // Every test client calls from 127.0.0.1 and signs up and in at will; the throttles'
+    // own scenarios set tight limits.
+    settings.sign_in_account_limit = 1_000;
+    settings.sign_in_address_limit = 1_000_000;
+    settings.sign_up_address_limit = 1_000_000;
+    settings.redeem_address_limit = 1_000_000;
+    // Tests sign up dozens of accounts at once on a busy machine: they queue for the
+    // hashing threads as long as it takes.
+    settings.password_hash_queue_ms = 60_000;
     adjust(&mut settings);
     let clock = ManualClock::new(Utc::now());
     let app = Application::build_with_clock(&settings, Arc::new(clock.clone()))

@@ -74,7 +74,7 @@ impl World {
         let account = must(
             "create_account",
             services
-                .create_account(email, password, "Prop".to_owned())
+                .create_account(email, password, "Prop".to_owned(), None)
                 .await,
         )?;
         let direct_plan = Catalog::embedded()

@@ -1,40 +1,40 @@
-//! Failed-redemption counters: `CodeTx::lock_redemption_counter` /
-//! `save_redemption_counter`, `CodeStore::release_redemption_attempt` /
-//! `purge_redemption_failures`.
+//! The throttles' attempt counters: `ThrottleTx::lock_attempt_counter` /
+//! `save_attempt_counter`, `ThrottleStore::release_attempts` / `purge_attempt_counters`.
 
 use crate::fixtures::*;
 
 crate::store_tests!(
     a_missing_counter_is_locked_fresh_and_a_saved_one_reads_back,
     releasing_an_attempt_takes_one_back_and_never_goes_below_zero,
-    purging_drops_the_counters_whose_window_started_before_the_cutoff,
+    forgetting_drops_a_counter_with_its_attempts,
+    purging_drops_the_counters_last_attempted_before_the_cutoff,
     concurrent_units_locking_one_counter_take_turns,
 );
 
-async fn save(store: &Arc<dyn Store>, counters: &[RedemptionCounter]) {
+async fn save(store: &Arc<dyn Store>, counters: &[AttemptCounter]) {
     let mut tx = store.begin(system(t0())).await.unwrap();
     for counter in counters {
-        tx.lock_redemption_counter(&counter.subject, t0())
+        tx.lock_attempt_counter(&counter.subject, t0())
             .await
             .unwrap();
-        tx.save_redemption_counter(counter).await.unwrap();
+        tx.save_attempt_counter(counter).await.unwrap();
     }
     tx.commit().await.unwrap();
 }
 
 /// The counter of `subject` as locked at `now` (in a unit that is then rolled back).
-async fn counter(store: &Arc<dyn Store>, subject: &str, now: DateTime<Utc>) -> RedemptionCounter {
+async fn counter(store: &Arc<dyn Store>, subject: &str, now: DateTime<Utc>) -> AttemptCounter {
     let mut tx = store.begin(system(now)).await.unwrap();
-    let counter = tx.lock_redemption_counter(subject, now).await.unwrap();
+    let counter = tx.lock_attempt_counter(subject, now).await.unwrap();
     drop(tx);
     counter
 }
 
-fn counter_of(subject: &str, window_start: DateTime<Utc>, failures: i64) -> RedemptionCounter {
-    RedemptionCounter {
+fn counter_of(subject: &str, last_attempt_at: DateTime<Utc>, attempts: i64) -> AttemptCounter {
+    AttemptCounter {
         subject: subject.to_owned(),
-        window_start,
-        failures,
+        last_attempt_at,
+        attempts,
     }
 }
 
@@ -68,31 +68,64 @@ async fn releasing_an_attempt_takes_one_back_and_never_goes_below_zero(store: Ar
     .await;
 
     let subjects = ["account:two", "peer:one", "peer:zero", "peer:unknown"].map(str::to_owned);
-    store.release_redemption_attempt(&subjects).await.unwrap();
+    store.release_attempts(&subjects, &[]).await.unwrap();
     let failures = |subject: &'static str| {
         let store = store.clone();
-        async move { counter(&store, subject, at(2)).await.failures }
+        async move { counter(&store, subject, at(2)).await.attempts }
     };
     assert_eq!(failures("account:two").await, 1);
     assert_eq!(failures("peer:one").await, 0);
     assert_eq!(failures("peer:zero").await, 0, "went below zero");
     assert_eq!(failures("account:untouched").await, 4);
 
-    store.release_redemption_attempt(&subjects).await.unwrap();
+    store.release_attempts(&subjects, &[]).await.unwrap();
     assert_eq!(failures("account:two").await, 0);
     assert_eq!(failures("peer:one").await, 0, "went below zero");
     store
-        .release_redemption_attempt(&[])
+        .release_attempts(&[], &[])
         .await
         .expect("releasing nothing");
     assert_eq!(
-        counter(&store, "account:two", at(2)).await.window_start,
+        counter(&store, "account:two", at(2)).await.last_attempt_at,
         at(1),
-        "releasing moved the window"
+        "releasing moved the last attempt"
     );
 }
 
-async fn purging_drops_the_counters_whose_window_started_before_the_cutoff(store: Arc<dyn Store>) {
+async fn forgetting_drops_a_counter_with_its_attempts(store: Arc<dyn Store>) {
+    save(
+        &store,
+        &[
+            counter_of("sign-in/account/a", at(1), 5),
+            counter_of("sign-in/address/b", at(1), 7),
+            counter_of("sign-in/address/c", at(1), 2),
+        ],
+    )
+    .await;
+    store
+        .release_attempts(
+            &["sign-in/address/b".to_owned()],
+            &["sign-in/account/a".to_owned(), "unknown".to_owned()],
+        )
+        .await
+        .unwrap();
+    let now = at(2);
+    assert_eq!(
+        counter(&store, "sign-in/account/a", now).await,
+        counter_of("sign-in/account/a", now, 0),
+        "forgotten: a fresh counter"
+    );
+    assert_eq!(
+        counter(&store, "sign-in/address/b", now).await,
+        counter_of("sign-in/address/b", at(1), 6)
+    );
+    assert_eq!(
+        counter(&store, "sign-in/address/c", now).await,
+        counter_of("sign-in/address/c", at(1), 2)
+    );
+}
+
+async fn purging_drops_the_counters_last_attempted_before_the_cutoff(store: Arc<dyn Store>) {
     save(
         &store,
         &[
@@ -104,7 +137,7 @@ async fn purging_drops_the_counters_whose_window_started_before_the_cutoff(store
     )
     .await;
 
-    assert_eq!(store.purge_redemption_failures(at(10)).await.unwrap(), 2);
+    assert_eq!(store.purge_attempt_counters(at(10)).await.unwrap(), 2);
     let now = at(30);
     assert_eq!(counter(&store, "old", now).await, counter_of("old", now, 0));
     assert_eq!(
@@ -119,7 +152,7 @@ async fn purging_drops_the_counters_whose_window_started_before_the_cutoff(store
         counter(&store, "new", now).await,
         counter_of("new", at(20), 7)
     );
-    assert_eq!(store.purge_redemption_failures(at(10)).await.unwrap(), 0);
+    assert_eq!(store.purge_attempt_counters(at(10)).await.unwrap(), 0);
 }
 
 async fn concurrent_units_locking_one_counter_take_turns(store: Arc<dyn Store>) {
@@ -135,12 +168,9 @@ async fn concurrent_units_locking_one_counter_take_turns(store: Arc<dyn Store>) 
                 for round in 0..ROUNDS {
                     let now = at(round);
                     let mut tx = store.begin(system(now)).await.unwrap();
-                    let mut counter = tx
-                        .lock_redemption_counter("peer:shared", now)
-                        .await
-                        .unwrap();
-                    counter.failures += 1;
-                    tx.save_redemption_counter(&counter).await.unwrap();
+                    let mut counter = tx.lock_attempt_counter("peer:shared", now).await.unwrap();
+                    counter.attempts += 1;
+                    tx.save_attempt_counter(&counter).await.unwrap();
                     tx.commit().await.unwrap();
                 }
             })
@@ -150,7 +180,7 @@ async fn concurrent_units_locking_one_counter_take_turns(store: Arc<dyn Store>) 
         finish(task, "a counting task").await;
     }
     assert_eq!(
-        counter(&store, "peer:shared", at(100)).await.failures,
+        counter(&store, "peer:shared", at(100)).await.attempts,
         TASKS as i64 * ROUNDS,
         "an attempt was lost"
     );

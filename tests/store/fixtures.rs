@@ -14,16 +14,17 @@ pub use tessera::{
         partner::{Partner, PartnerKey, PartnerStatus},
         principal::{Principal, Scope},
         purchase::{StoreKind, StorePurchase},
-        redemption::{PartnerCode, ProductKey, ProductKeyKind, RedemptionCounter},
+        redemption::{PartnerCode, ProductKey, ProductKeyKind},
         seat::{Platform, Seat},
         secret::{KeyFingerprint, KeyOrigin},
         subscription::{Channel, DueQuery, Status, Subscription, SubscriptionQuery},
+        throttle::AttemptCounter,
     },
     error::{Error, Reason, Resource, Result},
     store::{
-        AccountStore, AccountTx, Backend, CodeStore, CodeTx, IdempotencyStore, IdempotencyTx,
-        OutboxStore, OutboxTx, PartnerStore, PurchaseTx, SeatStore, SeatTx, Store,
-        SubscriptionStore, SubscriptionTx, UnitOfWork, WriteContext,
+        AccountStore, AccountTx, Backend, CodeTx, IdempotencyStore, IdempotencyTx, OutboxStore,
+        OutboxTx, PartnerStore, PurchaseTx, SeatStore, SeatTx, Store, SubscriptionStore,
+        SubscriptionTx, ThrottleStore, ThrottleTx, UnitOfWork, WriteContext,
     },
 };
 pub use tokio::sync::{Barrier, oneshot};

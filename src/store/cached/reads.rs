@@ -19,8 +19,8 @@ use crate::{
     },
     error::{Error, Resource, Result},
     store::{
-        AccountStore, CodeStore, EventSequencer, IdempotencyStore, OutboxStore, PartnerStore,
-        SeatStore, SubscriptionStore,
+        AccountStore, EventSequencer, IdempotencyStore, OutboxStore, PartnerStore, SeatStore,
+        SubscriptionStore, ThrottleStore,
     },
 };
 use async_trait::async_trait;
@@ -310,13 +310,13 @@ impl PartnerStore for CachedStore {
 }
 
 #[async_trait]
-impl CodeStore for CachedStore {
-    async fn release_redemption_attempt(&self, subjects: &[String]) -> Result<()> {
-        self.inner.release_redemption_attempt(subjects).await
+impl ThrottleStore for CachedStore {
+    async fn release_attempts(&self, give_back: &[String], forget: &[String]) -> Result<()> {
+        self.inner.release_attempts(give_back, forget).await
     }
 
-    async fn purge_redemption_failures(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        self.inner.purge_redemption_failures(cutoff).await
+    async fn purge_attempt_counters(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        self.inner.purge_attempt_counters(cutoff).await
     }
 }
 

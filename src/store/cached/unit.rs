@@ -15,14 +15,15 @@ use crate::{
         idempotency::{IdempotencyKey, StoredRequest},
         principal::Scope,
         purchase::{StoreKind, StorePurchase},
-        redemption::{PartnerCode, ProductKey, RedemptionCounter},
+        redemption::{PartnerCode, ProductKey},
         seat::Seat,
         subscription::{DueQuery, Subscription},
+        throttle::AttemptCounter,
     },
     error::Result,
     store::{
         AccountTx, CodeTx, IdempotencyTx, OutboxTx, PurchaseTx, SeatTx, Store, SubscriptionTx,
-        UnitOfWork,
+        ThrottleTx, UnitOfWork,
     },
 };
 use async_trait::async_trait;
@@ -213,17 +214,20 @@ impl CodeTx for CachedUnit {
     async fn save_product_key(&mut self, key: &ProductKey) -> Result<()> {
         self.inner.save_product_key(key).await
     }
+}
 
-    async fn lock_redemption_counter(
+#[async_trait]
+impl ThrottleTx for CachedUnit {
+    async fn lock_attempt_counter(
         &mut self,
         subject: &str,
         now: DateTime<Utc>,
-    ) -> Result<RedemptionCounter> {
-        self.inner.lock_redemption_counter(subject, now).await
+    ) -> Result<AttemptCounter> {
+        self.inner.lock_attempt_counter(subject, now).await
     }
 
-    async fn save_redemption_counter(&mut self, counter: &RedemptionCounter) -> Result<()> {
-        self.inner.save_redemption_counter(counter).await
+    async fn save_attempt_counter(&mut self, counter: &AttemptCounter) -> Result<()> {
+        self.inner.save_attempt_counter(counter).await
     }
 }
 

@@ -1,17 +1,16 @@
-//! Partner codes, product keys and failed-redemption counters. A code or key row is
+//! Partner codes and product keys. A code or key row is
 //! locked while it is redeemed, so of concurrent redemptions exactly one wins.
 
 use super::{
-    PgStore, PgUnit,
-    rows::{PartnerCodeRow, ProductKeyRow, RedemptionCounterRow},
+    PgUnit,
+    rows::{PartnerCodeRow, ProductKeyRow},
 };
 use crate::{
-    domain::redemption::{PartnerCode, ProductKey, RedemptionCounter},
+    domain::redemption::{PartnerCode, ProductKey},
     error::{Error, Resource, Result},
-    store::{CodeStore, CodeTx},
+    store::CodeTx,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The columns of [`PartnerCodeRow`].
@@ -20,28 +19,6 @@ macro_rules! partner_code_columns {
         "code_hash, subscription_id, created_at, expires_at, redeemed_at, redeemed_by, \
          revoked_at"
     };
-}
-
-#[async_trait]
-impl CodeStore for PgStore {
-    async fn release_redemption_attempt(&self, subjects: &[String]) -> Result<()> {
-        sqlx::query(
-            "UPDATE redemption_failures SET failures = failures - 1 \
-             WHERE subject = ANY($1) AND failures > 0",
-        )
-        .bind(subjects)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn purge_redemption_failures(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM redemption_failures WHERE window_start < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
 }
 
 #[async_trait]
@@ -173,48 +150,6 @@ impl CodeTx for PgUnit {
         if saved.rows_affected() == 0 {
             return Err(Error::NotFound(Resource::ProductKey));
         }
-        Ok(())
-    }
-
-    async fn lock_redemption_counter(
-        &mut self,
-        subject: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RedemptionCounter> {
-        // A concurrent first insert of the same subject waits here for the other
-        // transaction to end; then the row exists and both lock it in turn. Should a
-        // purge delete an old row between the two statements, it is inserted again.
-        loop {
-            sqlx::query(
-                "INSERT INTO redemption_failures (subject, window_start, failures) \
-                 VALUES ($1, $2, 0) ON CONFLICT (subject) DO NOTHING",
-            )
-            .bind(subject)
-            .bind(now)
-            .execute(self.conn())
-            .await?;
-            let row: Option<RedemptionCounterRow> = sqlx::query_as(
-                "SELECT subject, window_start, failures FROM redemption_failures \
-                 WHERE subject = $1 FOR UPDATE",
-            )
-            .bind(subject)
-            .fetch_optional(self.conn())
-            .await?;
-            if let Some(row) = row {
-                return Ok(row.into());
-            }
-        }
-    }
-
-    async fn save_redemption_counter(&mut self, counter: &RedemptionCounter) -> Result<()> {
-        sqlx::query(
-            "UPDATE redemption_failures SET window_start = $2, failures = $3 WHERE subject = $1",
-        )
-        .bind(&counter.subject)
-        .bind(counter.window_start)
-        .bind(counter.failures)
-        .execute(self.conn())
-        .await?;
         Ok(())
     }
 }

@@ -21,6 +21,7 @@ mod rows;
 mod seats;
 mod sequencer;
 mod subscriptions;
+mod throttle;
 
 use super::{
     Backend, CommitListener, PoolUse, Store, UnitOfWork, WriteContext,

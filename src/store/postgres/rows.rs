@@ -11,9 +11,10 @@ use crate::{
         partner::{Partner, PartnerKey, PartnerStatus},
         principal::Principal,
         purchase::{StoreKind, StorePurchase},
-        redemption::{PartnerCode, ProductKey, ProductKeyKind, RedemptionCounter},
+        redemption::{PartnerCode, ProductKey, ProductKeyKind},
         seat::{Platform, Seat},
         subscription::{Channel, Status, Subscription},
+        throttle::AttemptCounter,
     },
     error::{Error, Result},
 };
@@ -282,20 +283,20 @@ impl TryFrom<ProductKeyRow> for ProductKey {
     }
 }
 
-/// A row of `redemption_failures`.
+/// A row of `attempt_counters`.
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct RedemptionCounterRow {
+pub(super) struct AttemptCounterRow {
     subject: String,
-    window_start: DateTime<Utc>,
-    failures: i64,
+    last_attempt_at: DateTime<Utc>,
+    attempts: i64,
 }
 
-impl From<RedemptionCounterRow> for RedemptionCounter {
-    fn from(row: RedemptionCounterRow) -> Self {
+impl From<AttemptCounterRow> for AttemptCounter {
+    fn from(row: AttemptCounterRow) -> Self {
         Self {
             subject: row.subject,
-            window_start: row.window_start,
-            failures: row.failures,
+            attempts: row.attempts,
+            last_attempt_at: row.last_attempt_at,
         }
     }
 }

@@ -1,21 +1,20 @@
-//! Partner codes, product keys (both stored only as keyed hashes) and the counters of
-//! failed redemptions. Within a unit of work SQLite's write lock already serialises
-//! everything, so "locking" a row is reading it.
+//! Partner codes and product keys, both stored only as keyed hashes. Within a unit of
+//! work SQLite's write lock already serialises everything, so "locking" a row is reading
+//! it.
 
 use super::{
-    SqliteStore, SqliteUnit,
-    rows::{self, PartnerCodeRow, ProductKeyRow, RedemptionCounterRow},
+    SqliteUnit,
+    rows::{self, PartnerCodeRow, ProductKeyRow},
 };
 use crate::{
     domain::{
         clock::to_micros,
-        redemption::{PartnerCode, ProductKey, RedemptionCounter},
+        redemption::{PartnerCode, ProductKey},
     },
     error::{Error, Resource, Result},
-    store::{CodeStore, CodeTx},
+    store::CodeTx,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
@@ -28,36 +27,6 @@ macro_rules! partner_code_columns {
         "code_hash, subscription_id, created_at, expires_at, redeemed_at, redeemed_by, \
          revoked_at"
     };
-}
-
-#[async_trait]
-impl CodeStore for SqliteStore {
-    async fn release_redemption_attempt(&self, subjects: &[String]) -> Result<()> {
-        if subjects.is_empty() {
-            return Ok(());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "UPDATE redemption_failures SET failures = failures - 1 \
-             WHERE failures > 0 AND subject IN (",
-        );
-        let mut listed = query.separated(", ");
-        for subject in subjects {
-            listed.push_bind(subject.clone());
-        }
-        query.push(")");
-        let _turn = self.write_turn().await;
-        query.build().execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn purge_redemption_failures(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let _turn = self.write_turn().await;
-        let done = sqlx::query("DELETE FROM redemption_failures WHERE window_start < ?")
-            .bind(to_micros(cutoff))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
 }
 
 #[async_trait]
@@ -167,42 +136,6 @@ impl CodeTx for SqliteUnit {
         if saved.rows_affected() == 0 {
             return Err(Error::NotFound(Resource::ProductKey));
         }
-        Ok(())
-    }
-
-    async fn lock_redemption_counter(
-        &mut self,
-        subject: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RedemptionCounter> {
-        // The unit holds the write lock: inserting the missing counter and reading it back
-        // cannot interleave with another writer.
-        sqlx::query(
-            "INSERT INTO redemption_failures (subject, window_start, failures) VALUES (?, ?, 0) \
-             ON CONFLICT (subject) DO NOTHING",
-        )
-        .bind(subject)
-        .bind(to_micros(now))
-        .execute(self.conn())
-        .await?;
-        let row: RedemptionCounterRow = sqlx::query_as(
-            "SELECT subject, window_start, failures FROM redemption_failures WHERE subject = ?",
-        )
-        .bind(subject)
-        .fetch_one(self.conn())
-        .await?;
-        row.try_into()
-    }
-
-    async fn save_redemption_counter(&mut self, counter: &RedemptionCounter) -> Result<()> {
-        sqlx::query(
-            "UPDATE redemption_failures SET window_start = ?, failures = ? WHERE subject = ?",
-        )
-        .bind(to_micros(counter.window_start))
-        .bind(counter.failures)
-        .bind(counter.subject.as_str())
-        .execute(self.conn())
-        .await?;
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ mod rows;
 mod scope;
 mod seats;
 mod subscriptions;
+mod throttle;
 
 use self::group_commit::{GroupCommit, Turn};
 use super::{

@@ -11,9 +11,10 @@ use crate::{
         partner::{Partner, PartnerKey, PartnerStatus},
         principal::Principal,
         purchase::{StoreKind, StorePurchase},
-        redemption::{PartnerCode, ProductKey, ProductKeyKind, RedemptionCounter},
+        redemption::{PartnerCode, ProductKey, ProductKeyKind},
         seat::{Platform, Seat},
         subscription::{Channel, Status, Subscription},
+        throttle::AttemptCounter,
     },
     error::{Error, Result},
 };
@@ -367,22 +368,22 @@ impl TryFrom<ProductKeyRow> for ProductKey {
     }
 }
 
-/// `redemption_failures`.
+/// `attempt_counters`.
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct RedemptionCounterRow {
+pub(super) struct AttemptCounterRow {
     subject: String,
-    window_start: i64,
-    failures: i64,
+    last_attempt_at: i64,
+    attempts: i64,
 }
 
-impl TryFrom<RedemptionCounterRow> for RedemptionCounter {
+impl TryFrom<AttemptCounterRow> for AttemptCounter {
     type Error = Error;
 
-    fn try_from(row: RedemptionCounterRow) -> Result<Self> {
+    fn try_from(row: AttemptCounterRow) -> Result<Self> {
         Ok(Self {
             subject: row.subject,
-            window_start: instant("redemption_failures.window_start", row.window_start)?,
-            failures: row.failures,
+            attempts: row.attempts,
+            last_attempt_at: instant("attempt_counters.last_attempt_at", row.last_attempt_at)?,
         })
     }
 }

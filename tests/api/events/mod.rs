@@ -4,6 +4,7 @@
 //! The scenarios are in the modules below, one concern each; what they share is here.
 
 mod contents;
+mod credentials;
 mod filters;
 mod ordering;
 mod resuming;

@@ -7,7 +7,7 @@
 mod partner_codes;
 mod product_keys;
 mod races;
-mod throttling;
+pub mod throttling;
 
 use crate::support::{TestApp, TestPartner, email};
 use futures::future::join_all;

@@ -21,7 +21,7 @@ on_both_backends!(
 async fn spawn_unthrottled(db: Db) -> Option<TestApp> {
     spawn_app_with(db, |settings| {
         settings.redeem_account_limit = 1_000;
-        settings.redeem_peer_limit = 100_000;
+        settings.redeem_address_limit = 100_000;
     })
     .await
 }

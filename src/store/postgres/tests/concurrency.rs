@@ -206,11 +206,8 @@ async fn failure_counters_of_one_new_subject_take_turns() {
     let (db, store) = TestDb::store("counters").await;
     let store = Arc::new(store);
     let mut first = store.begin(system(now())).await.unwrap();
-    let mut counter = first
-        .lock_redemption_counter("peer:1", now())
-        .await
-        .unwrap();
-    assert_eq!(counter.failures, 0);
+    let mut counter = first.lock_attempt_counter("peer:1", now()).await.unwrap();
+    assert_eq!(counter.attempts, 0);
     let seen = {
         let store = store.clone();
         takes_turns(
@@ -218,19 +215,19 @@ async fn failure_counters_of_one_new_subject_take_turns() {
             async move {
                 let mut second = store.begin(system(now())).await.unwrap();
                 second
-                    .lock_redemption_counter("peer:1", at(NOW + 1))
+                    .lock_attempt_counter("peer:1", at(NOW + 1))
                     .await
                     .unwrap()
             },
             async |mut first: Box<dyn UnitOfWork>| {
-                counter.failures = 1;
-                first.save_redemption_counter(&counter).await.unwrap();
+                counter.attempts = 1;
+                first.save_attempt_counter(&counter).await.unwrap();
                 first.commit().await.unwrap();
             },
         )
         .await
     };
-    assert_eq!((seen.window_start, seen.failures), (now(), 1));
+    assert_eq!((seen.last_attempt_at, seen.attempts), (now(), 1));
     db.drop_database().await;
 }
 

@@ -17,8 +17,8 @@ use crate::{
     },
     error::{Error, Reason, Resource},
     store::{
-        AccountStore, CodeStore, IdempotencyStore, OutboxStore, PartnerStore, SeatStore, Store,
-        SubscriptionStore, WriteContext, records,
+        AccountStore, IdempotencyStore, OutboxStore, PartnerStore, SeatStore, Store,
+        SubscriptionStore, ThrottleStore, WriteContext, records,
     },
 };
 use chrono::{DateTime, Duration, Utc};
@@ -719,40 +719,37 @@ async fn codes_keys_and_counters() {
     assert_eq!(unit.lock_product_key("key-1").await.unwrap(), Some(used));
 
     let subject = format!("account:{}", ada.id);
-    let mut counter = unit.lock_redemption_counter(&subject, now()).await.unwrap();
-    assert_eq!((counter.window_start, counter.failures), (now(), 0));
-    counter.failures = 2;
-    unit.save_redemption_counter(&counter).await.unwrap();
+    let mut counter = unit.lock_attempt_counter(&subject, now()).await.unwrap();
+    assert_eq!((counter.last_attempt_at, counter.attempts), (now(), 0));
+    counter.attempts = 2;
+    unit.save_attempt_counter(&counter).await.unwrap();
     let peer = unit
-        .lock_redemption_counter("peer:10.0.0.1", at(NOW + 100))
+        .lock_attempt_counter("peer:10.0.0.1", at(NOW + 100))
         .await
         .unwrap();
     unit.commit().await.unwrap();
 
     store
-        .release_redemption_attempt(&[subject.clone(), "peer:10.0.0.1".into(), "none".into()])
+        .release_attempts(
+            &[subject.clone(), "peer:10.0.0.1".into(), "none".into()],
+            &[],
+        )
         .await
         .unwrap();
     let mut unit = store.begin(system(now())).await.unwrap();
     let read = unit
-        .lock_redemption_counter(&subject, at(NOW + 1000))
+        .lock_attempt_counter(&subject, at(NOW + 1000))
         .await
         .unwrap();
-    assert_eq!((read.window_start, read.failures), (now(), 1));
+    assert_eq!((read.last_attempt_at, read.attempts), (now(), 1));
     let read_peer = unit
-        .lock_redemption_counter("peer:10.0.0.1", now())
+        .lock_attempt_counter("peer:10.0.0.1", now())
         .await
         .unwrap();
     assert_eq!(read_peer, peer, "never below zero");
     unit.commit().await.unwrap();
-    assert_eq!(
-        store.purge_redemption_failures(at(NOW + 1)).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        store.purge_redemption_failures(at(NOW + 1)).await.unwrap(),
-        0
-    );
+    assert_eq!(store.purge_attempt_counters(at(NOW + 1)).await.unwrap(), 1);
+    assert_eq!(store.purge_attempt_counters(at(NOW + 1)).await.unwrap(), 0);
     db.drop_database().await;
 }
 

@@ -13,9 +13,10 @@ use crate::{
         partner::{Partner, PartnerKey, PartnerStatus},
         principal::{Principal, Scope},
         purchase::{StoreKind, StorePurchase},
-        redemption::{PartnerCode, ProductKey, ProductKeyKind, RedemptionCounter},
+        redemption::{PartnerCode, ProductKey, ProductKeyKind},
         seat::{Platform, Seat},
         subscription::{Channel, Status, Subscription},
+        throttle::AttemptCounter,
     },
     store::{
         AccountStore, OutboxStore, PartnerStore, SeatStore, Store, SubscriptionStore, WriteContext,
@@ -367,13 +368,11 @@ async fn read_back_through_the_store(store: &PgStore, ids: &Ids) {
     );
     let subject = format!("account:{}", ids.account);
     assert_eq!(
-        unit.lock_redemption_counter(&subject, at(FAR))
-            .await
-            .unwrap(),
-        RedemptionCounter {
+        unit.lock_attempt_counter(&subject, at(FAR)).await.unwrap(),
+        AttemptCounter {
             subject,
-            window_start: at(ANCIENT),
-            failures: 3,
+            last_attempt_at: at(ANCIENT),
+            attempts: 3,
         }
     );
     assert_eq!(
@@ -437,7 +436,7 @@ async fn check_column_types(pool: &PgPool) {
             && !not_ids.contains(&name.as_str())
             && table != "event_sequence";
         let is_instant = name.ends_with("_at")
-            || ["term_start", "term_end", "window_start"].contains(&name.as_str());
+            || ["term_start", "term_end", "last_attempt_at"].contains(&name.as_str());
         if is_id {
             assert_eq!(data_type, "uuid", "{what}");
         } else if is_instant {
@@ -559,7 +558,7 @@ async fn check_constraints(pool: &PgPool, ids: &Ids) {
         "partner_codes_by_subscription",
         "account_links_pkey",
         "product_keys_pkey",
-        "redemption_failures_pkey",
+        "attempt_counters_pkey",
         "server_secrets_pkey",
         "event_sequence_pkey",
         "events_pkey",
