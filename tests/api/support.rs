@@ -150,6 +150,11 @@ impl TestApp {
 
     /// Stops the server and waits until it has finished.
     pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+
+    /// Stops the server as [`Self::stop`] does, keeping its database for the test to read.
+    pub async fn stop_serving(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
