@@ -100,18 +100,40 @@ fn prerequisites(web: &Path) -> PathBuf {
         node.is_ok_and(|out| out.status.success()),
         "the browser test needs Node.js (`node` on the PATH); `bash .ci/run` sets up everything"
     );
-    assert!(
-        web.join("node_modules/playwright-core").is_dir(),
-        "the browser test needs web/node_modules: run `npm ci` in web/ (`bash .ci/run` does)"
-    );
+    // The test command is all a fresh machine needs: what is missing is installed here,
+    // exactly as `web/package-lock.json` pins it, and a failure to do so fails the test.
+    if !web.join("node_modules/playwright-core").is_dir() {
+        install(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(web),
+            "the page's npm packages (`npm ci` in web/)",
+        );
+    }
     let chromium = std::env::var_os("CHROMIUM")
         .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    if !chromium.is_file() && std::env::var_os("CHROMIUM").is_none() {
+        install(
+            Command::new("apt-get").args(["install", "-y", "chromium"]),
+            "Debian's chromium (`apt-get install -y chromium`, as root)",
+        );
+    }
     assert!(
         chromium.is_file(),
         "the browser test needs chromium at {}: `apt-get install -y chromium`, or set CHROMIUM",
         chromium.display()
     );
     chromium
+}
+
+/// Runs an install step for the browser test, failing the test when it fails.
+fn install(command: &mut Command, what: &str) {
+    eprintln!("installing {what} for the browser test");
+    let status = command.status();
+    assert!(
+        status.as_ref().is_ok_and(|status| status.success()),
+        "could not install {what} ({status:?}); `bash .ci/run` sets up everything"
+    );
 }
 
 /// `tessera serve` as a child process on a free port, its log written to a file.
