@@ -40,17 +40,33 @@ fn redeemer(account_id: Uuid) -> Subject {
 }
 
 impl Services {
-    /// Counts a redemption's outcome in the metrics.
-    fn count_redemption<T>(&self, kind: CodeKind, outcome: &Result<T>) {
+    /// Runs a redemption of `kind` behind the account's redemption throttle and counts
+    /// its outcome in the metrics.
+    async fn redemption<T>(
+        &self,
+        kind: CodeKind,
+        account_id: Uuid,
+        peer: Option<IpAddr>,
+        redeem: impl AsyncFnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let outcome = self
+            .throttled(
+                Attempt::Redemption,
+                Some(redeemer(account_id)),
+                peer,
+                redeem,
+            )
+            .await;
         self.metrics.redemption(
             kind,
-            match outcome {
+            match &outcome {
                 Ok(_) => RedemptionOutcome::Redeemed,
                 Err(Error::Throttled { .. }) => RedemptionOutcome::Throttled,
                 Err(error) if is_guess(error) => RedemptionOutcome::Guess,
                 Err(_) => RedemptionOutcome::Refused,
             },
         );
+        outcome
     }
 
     /// Attaches the subscription of a partner code (typed by the customer, checked by
@@ -67,44 +83,36 @@ impl Services {
     ) -> Result<Subscription> {
         let hash = self.code_hasher.hash(code);
         let principal = Principal::Account(account_id);
-        let outcome = self
-            .throttled(
-                Attempt::Redemption,
-                Some(redeemer(account_id)),
-                peer,
-                async || {
-                    let mut unit = self.begin(Some(principal), None).await?;
-                    let mut code = unit
-                        .tx
-                        .lock_partner_code(&hash)
-                        .await?
-                        .ok_or(Error::NotFound(Resource::PartnerCode))?;
-                    if let Redemption::Again(id) = code.redeem(account_id, unit.now)? {
-                        drop(unit);
-                        return self.store.subscription(principal.scope(), id).await;
-                    }
-                    // The code is the customer's right to the subscription it names.
-                    let mut subscription = unit
-                        .tx
-                        .lock_subscription(Scope::All, code.subscription_id)
-                        .await?;
-                    subscription.claim(account_id, unit.now, &mut unit.events)?;
-                    unit.tx.save_subscription(&subscription).await?;
-                    unit.tx.save_partner_code(&code).await?;
-                    if let (Some(partner), Some(reference)) =
-                        (subscription.partner_id, &subscription.partner_reference)
-                    {
-                        unit.tx
-                            .link_identity(account_id, partner, reference, unit.now)
-                            .await?;
-                    }
-                    unit.commit().await?;
-                    Ok(subscription)
-                },
-            )
-            .await;
-        self.count_redemption(CodeKind::PartnerCode, &outcome);
-        outcome
+        self.redemption(CodeKind::PartnerCode, account_id, peer, async || {
+            let mut unit = self.begin(Some(principal), None).await?;
+            let mut code = unit
+                .tx
+                .lock_partner_code(&hash)
+                .await?
+                .ok_or(Error::NotFound(Resource::PartnerCode))?;
+            if let Redemption::Again(id) = code.redeem(account_id, unit.now)? {
+                drop(unit);
+                return self.store.subscription(principal.scope(), id).await;
+            }
+            // The code is the customer's right to the subscription it names.
+            let mut subscription = unit
+                .tx
+                .lock_subscription(Scope::All, code.subscription_id)
+                .await?;
+            subscription.claim(account_id, unit.now, &mut unit.events)?;
+            unit.tx.save_subscription(&subscription).await?;
+            unit.tx.save_partner_code(&code).await?;
+            if let (Some(partner), Some(reference)) =
+                (subscription.partner_id, &subscription.partner_reference)
+            {
+                unit.tx
+                    .link_identity(account_id, partner, reference, unit.now)
+                    .await?;
+            }
+            unit.commit().await?;
+            Ok(subscription)
+        })
+        .await
     }
 
     /// Redeems a product key (canonical form, from [`CodeKind::parse`]): a NEW key creates
@@ -123,69 +131,55 @@ impl Services {
     ) -> Result<Subscription> {
         let hash = self.code_hasher.hash(canonical_key);
         let principal = Principal::Account(account_id);
-        let outcome = self
-            .throttled(
-                Attempt::Redemption,
-                Some(redeemer(account_id)),
-                peer,
-                async || {
-                    let mut unit = self.begin(Some(principal), None).await?;
-                    let mut key = unit
-                        .tx
-                        .lock_product_key(&hash)
-                        .await?
-                        .ok_or(Error::NotFound(Resource::ProductKey))?;
-                    if let Redemption::Again(id) = key.redemption(account_id)? {
-                        drop(unit);
-                        return self.store.subscription(principal.scope(), id).await;
-                    }
-                    let plan = self.catalog.plan_of(&key.plan_code)?.clone();
-                    let subscription = match key.kind {
-                        ProductKeyKind::New => {
-                            let new = NewSubscription {
-                                plan: plan.clone(),
-                                channel: Channel::Retail,
-                                account_id: Some(account_id),
-                                auto_renew: false,
-                                term_start: unit.now,
-                                term_end: None,
-                                partner_id: None,
-                                partner_reference: None,
-                                product_key: Some(canonical_key.to_owned()),
-                            };
-                            let subscription =
-                                Subscription::create(new, unit.now, &mut unit.events);
-                            unit.tx.insert_subscription(&subscription).await?;
-                            subscription
-                        }
-                        ProductKeyKind::Renewal => {
-                            let target = target.ok_or_else(|| {
-                                Error::invalid(
-                                    "subscription",
-                                    "a renewal key extends one of your subscriptions: name it",
-                                )
-                            })?;
-                            let mut subscription =
-                                unit.tx.lock_subscription(principal.scope(), target).await?;
-                            subscription.renew(
-                                plan.term,
-                                Renewal::OneTerm,
-                                unit.now,
-                                &mut unit.events,
-                            )?;
-                            unit.tx.save_subscription(&subscription).await?;
-                            subscription
-                        }
+        self.redemption(CodeKind::ProductKey, account_id, peer, async || {
+            let mut unit = self.begin(Some(principal), None).await?;
+            let mut key = unit
+                .tx
+                .lock_product_key(&hash)
+                .await?
+                .ok_or(Error::NotFound(Resource::ProductKey))?;
+            if let Redemption::Again(id) = key.redemption(account_id)? {
+                drop(unit);
+                return self.store.subscription(principal.scope(), id).await;
+            }
+            let plan = self.catalog.plan_of(&key.plan_code)?.clone();
+            let subscription = match key.kind {
+                ProductKeyKind::New => {
+                    let new = NewSubscription {
+                        plan: plan.clone(),
+                        channel: Channel::Retail,
+                        account_id: Some(account_id),
+                        auto_renew: false,
+                        term_start: unit.now,
+                        term_end: None,
+                        partner_id: None,
+                        partner_reference: None,
+                        product_key: Some(canonical_key.to_owned()),
                     };
-                    key.redeem(account_id, &subscription, unit.now, &mut unit.events);
-                    unit.tx.save_product_key(&key).await?;
-                    unit.commit().await?;
-                    Ok(subscription)
-                },
-            )
-            .await;
-        self.count_redemption(CodeKind::ProductKey, &outcome);
-        outcome
+                    let subscription = Subscription::create(new, unit.now, &mut unit.events);
+                    unit.tx.insert_subscription(&subscription).await?;
+                    subscription
+                }
+                ProductKeyKind::Renewal => {
+                    let target = target.ok_or_else(|| {
+                        Error::invalid(
+                            "subscription",
+                            "a renewal key extends one of your subscriptions: name it",
+                        )
+                    })?;
+                    let mut subscription =
+                        unit.tx.lock_subscription(principal.scope(), target).await?;
+                    subscription.renew(plan.term, Renewal::OneTerm, unit.now, &mut unit.events)?;
+                    unit.tx.save_subscription(&subscription).await?;
+                    subscription
+                }
+            };
+            key.redeem(account_id, &subscription, unit.now, &mut unit.events);
+            unit.tx.save_product_key(&key).await?;
+            unit.commit().await?;
+            Ok(subscription)
+        })
+        .await
     }
 
     /// Issues `count` product keys of a plan; returns them in grouped form, once.
